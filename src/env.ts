@@ -1,0 +1,11 @@
+import type { Broker } from './objects/Broker';
+import type { NameServer } from './objects/NameServer';
+
+export interface Env {
+  NAMESERVER: DurableObjectNamespace<NameServer>;
+  BROKER: DurableObjectNamespace<Broker>;
+  /** The admin secret (`wrangler secret put ADMIN_TOKEN`). */
+  ADMIN_TOKEN?: string;
+  /** "true" opens the server without a token: local development only (`npm start`). */
+  ALLOW_ANONYMOUS?: string;
+}

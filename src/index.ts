@@ -1,0 +1,59 @@
+/** The Worker: parse, authorize, route. State lives in the NameServer and Broker objects. */
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import type { Env } from './env';
+import { ApiError } from './model/errors';
+import { LIMITS } from './model/limits';
+import { groupRoutes } from './routes/groups';
+import { messageRoutes } from './routes/messages';
+import { subscriptionRoutes } from './routes/subscriptions';
+import { systemRoutes } from './routes/system';
+import { topicRoutes } from './routes/topics';
+import { auth } from './worker/auth';
+
+export { Broker } from './objects/Broker';
+export { NameServer } from './objects/NameServer';
+
+const app = new OpenAPIHono<{ Bindings: Env }>();
+
+app.onError((err, c) => {
+  if (err instanceof ApiError) {
+    if (err.retryAfterSec !== undefined) c.header('Retry-After', String(err.retryAfterSec));
+    return c.json(err.toJSON(), err.status as 400);
+  }
+  if (err instanceof HTTPException) {
+    const status = err.status;
+    const code = status === 413 ? 'BATCH_TOO_LARGE' : status === 401 ? 'UNAUTHORIZED' : 'BAD_REQUEST';
+    return c.json({ error: { code, message: err.message || 'bad request' } }, status);
+  }
+  if (err instanceof Error && /overloaded|too many requests/i.test(err.message)) {
+    c.header('Retry-After', '1');
+    return c.json({ error: { code: 'OVERLOADED', message: 'the queue is overloaded; retry after a second' } }, 503);
+  }
+  console.error('internal error', err);
+  return c.json({ error: { code: 'INTERNAL', message: 'internal error; it was logged' } }, 500);
+});
+
+app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: `no route for ${c.req.method} ${new URL(c.req.url).pathname}: see /v1/openapi.json` } }, 404));
+
+app.use('/v1/*', auth);
+
+// sizes are checked before anything is parsed: a full batch for produce, 1 MiB elsewhere
+const tooLarge = (limit: number, code: 'BATCH_TOO_LARGE' | 'BAD_REQUEST') => bodyLimit({
+  maxSize: limit,
+  onError: () => { throw new ApiError(code, `the request body is larger than ${limit} bytes`, 413); },
+});
+app.use('/v1/*', async (c, next) => {
+  if (c.req.method === 'GET' || c.req.method === 'HEAD' || c.req.method === 'DELETE') return next();
+  const produce = /^\/v1\/topics\/[^/]+\/messages$/.test(c.req.path);
+  return produce ? tooLarge(LIMITS.requestBytesMax, 'BATCH_TOO_LARGE')(c, next) : tooLarge(LIMITS.controlRequestBytesMax, 'BAD_REQUEST')(c, next);
+});
+
+systemRoutes(app);
+topicRoutes(app);
+messageRoutes(app);
+groupRoutes(app);
+subscriptionRoutes(app);
+
+export default app;

@@ -1,0 +1,132 @@
+/**
+ * A message between the Worker and a Broker: what is validated and sized at the edge, and the
+ * compact record a Broker packs into its commit log.
+ */
+import { ApiError } from './errors';
+import { LIMITS } from './limits';
+import type { Encoding, MessageInput, TopicConfig } from './schemas';
+
+export const ENC: Record<Encoding, number> = { text: 0, json: 1, base64: 2 };
+export const ENC_NAME: Encoding[] = ['text', 'json', 'base64'];
+
+/** The stored form of one message (short keys: it is repeated in every segment). */
+export interface Rec {
+  /** body as text: the text itself, JSON text, or base64 text */
+  b: string;
+  e: number;
+  t?: string;
+  k?: string[];
+  p?: Record<string, string>;
+  g?: string;
+  /** born timestamp */
+  bt: number;
+  /** due time of a scheduled message */
+  da?: number;
+}
+
+export interface Outgoing { rec: Rec; dedupId?: string; size: number }
+
+const utf8 = new TextEncoder();
+const byteLen = (s: string) => utf8.encode(s).length;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function depthOf(v: unknown, limit: number, d = 0): number {
+  if (d > limit) return d;
+  if (Array.isArray(v)) return v.reduce((m: number, x) => Math.max(m, depthOf(x, limit, d + 1)), d + 1);
+  if (v && typeof v === 'object') return Object.values(v).reduce((m: number, x) => Math.max(m, depthOf(x, limit, d + 1)), d + 1);
+  return d;
+}
+
+/** Validates what the schema cannot (body vs encoding, sizes, topic type) and builds the record. */
+export function prepare(m: MessageInput, topic: TopicConfig, now: number, where = ''): Outgoing {
+  const at = (f: string) => `${where}${f}`;
+  if (m.body === undefined) throw new ApiError('BAD_REQUEST', `${at('body')} is required: a string or any JSON value`);
+  const encoding: Encoding = m.encoding ?? (typeof m.body === 'string' ? 'text' : 'json');
+  let b: string;
+  let bodyBytes: number;
+  if (encoding === 'json') {
+    if (depthOf(m.body, LIMITS.jsonDepthMax) > LIMITS.jsonDepthMax) {
+      throw new ApiError('BAD_REQUEST', `${at('body')} is nested deeper than ${LIMITS.jsonDepthMax} levels`);
+    }
+    b = JSON.stringify(m.body);
+    bodyBytes = byteLen(b);
+  } else if (typeof m.body !== 'string') {
+    throw new ApiError('BAD_REQUEST', `${at('body')} must be a string when encoding is "${encoding}"`);
+  } else if (encoding === 'base64') {
+    if (!BASE64.test(m.body)) throw new ApiError('BAD_REQUEST', `${at('body')} is not valid base64`);
+    b = m.body;
+    bodyBytes = (b.length / 4) * 3 - (b.endsWith('==') ? 2 : b.endsWith('=') ? 1 : 0);
+  } else {
+    b = m.body;
+    bodyBytes = byteLen(b);
+  }
+  let size = bodyBytes;
+  if (m.tag) size += byteLen(m.tag);
+  if (m.keys) for (const k of m.keys) size += byteLen(k);
+  if (m.properties) {
+    let pb = 0;
+    for (const [k, v] of Object.entries(m.properties)) pb += byteLen(k) + byteLen(v);
+    if (pb > LIMITS.propertiesBytesMax) {
+      throw new ApiError('BAD_REQUEST', `${at('properties')} total ${pb} bytes; the limit is ${LIMITS.propertiesBytesMax}`);
+    }
+    size += pb;
+  }
+  if (size > topic.maxMessageBytes) {
+    throw new ApiError('MESSAGE_TOO_LARGE',
+      `${where || 'message'} is ${size} bytes (body, tag, keys and properties); topic "${topic.name}" allows ${topic.maxMessageBytes} (maxMessageBytes)`);
+  }
+
+  if (m.deliverAt !== undefined && m.delayMs !== undefined) {
+    throw new ApiError('BAD_REQUEST', `${at('deliverAt')} and ${at('delayMs')} are exclusive: give one`);
+  }
+  let da = m.deliverAt ?? (m.delayMs !== undefined ? now + m.delayMs : undefined);
+  if (da !== undefined && da > now + LIMITS.maxDelayMs) {
+    throw new ApiError('BAD_REQUEST', `${at('deliverAt')} is more than 365 days ahead`);
+  }
+  const scheduled = da !== undefined;
+  if (scheduled && m.messageGroup !== undefined) {
+    throw new ApiError('MESSAGE_TYPE_MISMATCH', `${where || 'a message'} cannot be both FIFO (messageGroup) and scheduled (deliverAt/delayMs)`);
+  }
+  checkType(topic, { fifo: m.messageGroup !== undefined, scheduled, transactional: false }, where);
+  if (da !== undefined && da <= now) da = undefined; // already due: an ordinary message
+
+  const rec: Rec = { b, e: ENC[encoding], bt: now };
+  if (m.tag !== undefined && m.tag !== '') rec.t = m.tag;
+  if (m.keys?.length) rec.k = m.keys;
+  if (m.properties && Object.keys(m.properties).length) rec.p = m.properties;
+  if (m.messageGroup !== undefined) rec.g = m.messageGroup;
+  if (da !== undefined) rec.da = da;
+  return { rec, dedupId: m.dedupId, size };
+}
+
+/** A typed topic takes one kind of message (RocketMQ 5's message types). */
+export function checkType(topic: TopicConfig, k: { fifo: boolean; scheduled: boolean; transactional: boolean }, where = '') {
+  const what = where || 'the message';
+  const bad = (msg: string) => { throw new ApiError('MESSAGE_TYPE_MISMATCH', `${what}: topic "${topic.name}" is ${topic.type}; ${msg}`); };
+  switch (topic.type) {
+    case 'NORMAL':
+      if (k.fifo) bad('it takes no messageGroup (use a FIFO or MIXED topic)');
+      if (k.scheduled) bad('it takes no deliverAt/delayMs (use a DELAY or MIXED topic)');
+      if (k.transactional) bad('it takes no transactional sends (use a TRANSACTION or MIXED topic)');
+      break;
+    case 'FIFO':
+      if (!k.fifo) bad('every message needs a messageGroup');
+      if (k.transactional) bad('it takes no transactional sends');
+      break;
+    case 'DELAY':
+      if (!k.scheduled) bad('every message needs deliverAt or delayMs');
+      if (k.transactional) bad('it takes no transactional sends');
+      break;
+    case 'TRANSACTION':
+      if (!k.transactional) bad('it takes only transactional sends (POST /v1/topics/{topic}/transactions)');
+      if (k.scheduled) bad('it takes no deliverAt/delayMs');
+      break;
+    case 'MIXED':
+      break;
+  }
+}
+
+/** Decodes a stored body for a reader: JSON is parsed back so consumers get it as sent. */
+export function bodyOf(rec: Rec): unknown {
+  return rec.e === 1 ? JSON.parse(rec.b) : rec.b;
+}

@@ -1,0 +1,487 @@
+/**
+ * One queue of one topic: its commit log, the consume state of every group on it, scheduled
+ * messages, and one alarm over all of their due work. The class is the host (concurrency,
+ * alarm, long-poll waiters, cross-object calls); the storage modules hold the logic.
+ */
+import { DurableObject } from 'cloudflare:workers';
+import type { Env } from '../env';
+import { fail, type Failure } from '../model/errors';
+import { compileFilter, filterKey, type FilterSpec, type Predicate } from '../model/filter';
+import { encodeMessageId, encodeReceiptHandle, hash32, IdKind } from '../model/ids';
+import { LIMITS } from '../model/limits';
+import { bodyOf, ENC_NAME, type Outgoing, type Rec } from '../model/message';
+import type { ConsumeFrom, GroupConfig, ResetTarget } from '../model/schemas';
+import { CommitLog, type LogEntry, type LogStatus } from '../storage/commitlog';
+import { ConsumeState, type ConsumeConfig, type Item, type Taken } from '../storage/consume';
+import { Dedup } from '../storage/dedup';
+import { Schedule } from '../storage/schedule';
+import { BROKER_MIGRATIONS, migrate } from '../storage/schema';
+import { broker, dlqTopicName, nameServer, type QueueRoute } from './names';
+
+export interface Produced { messageId: string; queueId: number; queueOffset: number | null; duplicate?: true }
+
+/** Who is consuming: the group's state key (the group, or group + consumer when broadcasting). */
+export interface ConsumerRef { group: GroupConfig; key: string; consumerId: string | null }
+
+export interface ReceiveOpts { max: number; invisibleMs?: number; filter?: FilterSpec | null }
+
+export interface HandleRef { leaseId: number; offset: number; attempt: number; groupHash: number }
+
+export type AckStatus = 'OK' | 'EXPIRED' | 'INVALID';
+
+export interface QueueGroupStatus {
+  queueId: number; brokerOffset: number; consumerOffset: number; lag: number; inflight: number; retrying: number;
+}
+
+export interface PullConsumer { consumerId: string; lastSeen: number }
+
+interface Waiter { key: string; resolve: (ready: boolean) => void; timer: ReturnType<typeof setTimeout> }
+
+const RETRY_ALARM_MS = 5000;
+
+export class Broker extends DurableObject<Env> {
+  private sql: SqlStorage;
+  private log!: CommitLog;
+  private consume!: ConsumeState;
+  private dedup!: Dedup;
+  private schedule!: Schedule;
+  private route: QueueRoute | null = null;
+  private routeJson = '';
+  private dropped = false;
+  private alarmAt: number | null = null;
+  private waiters = new Set<Waiter>();
+  private filters = new Map<string, Predicate>();
+  private pullConsumers = new Map<string, Map<string, number>>();
+  private flushing: Promise<void> | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    ctx.blockConcurrencyWhile(async () => {
+      migrate(this.sql, BROKER_MIGRATIONS);
+      const meta = { get: (k: string) => this.getMeta(k), set: (k: string, v: string) => this.setMeta(k, v) };
+      this.log = new CommitLog(this.sql, meta);
+      this.consume = new ConsumeState(this.sql);
+      this.dedup = new Dedup(this.sql);
+      this.schedule = new Schedule(this.sql);
+      this.dropped = this.getMeta('dropped') === '1';
+      const r = this.getMeta('route');
+      if (r) { this.route = JSON.parse(r); this.routeJson = r; }
+      this.alarmAt = await ctx.storage.getAlarm();
+    });
+  }
+
+  private getMeta(k: string): string | undefined {
+    return this.sql.exec<{ v: string }>('SELECT v FROM meta WHERE k = ?', k).toArray()[0]?.v;
+  }
+  private setMeta(k: string, v: string): void {
+    this.sql.exec('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)', k, v);
+  }
+
+  /** Every call carries the topic's current route; keep it (the alarm needs it) when it changed. */
+  private enter(route: QueueRoute): Failure | null {
+    if (this.dropped) return fail('TOPIC_NOT_FOUND', `topic "${route.topic.name}" does not exist`);
+    const json = JSON.stringify(route);
+    if (json !== this.routeJson) { this.setMeta('route', json); this.route = route; this.routeJson = json; }
+    return null;
+  }
+
+  private messageId(off: number, rec: Rec & { i?: string }): string {
+    const r = this.route!;
+    return rec.i ?? encodeMessageId({ incarnation: r.topic.incarnation, queueId: r.queueId, kind: IdKind.Log, seq: off });
+  }
+
+  /** The public form of a stored message. */
+  private present(e: LogEntry) {
+    const { rec } = e;
+    const m: Record<string, unknown> = {
+      messageId: this.messageId(e.off, rec), topic: this.route!.topic.name, queueId: this.route!.queueId,
+      queueOffset: e.off, body: bodyOf(rec), encoding: ENC_NAME[rec.e],
+    };
+    if (rec.t !== undefined) m.tag = rec.t;
+    if (rec.k) m.keys = rec.k;
+    if (rec.p) m.properties = rec.p;
+    if (rec.g !== undefined) m.messageGroup = rec.g;
+    m.bornTimestamp = rec.bt;
+    m.storeTimestamp = e.ts;
+    if (rec.da !== undefined) m.deliverAt = rec.da;
+    return m;
+  }
+
+  // ---- produce ---------------------------------------------------------------------------
+
+  /** Appends the messages in one transaction; answers only once they are durable. */
+  async produce(route: QueueRoute, msgs: Outgoing[]): Promise<{ messages: Produced[] } | Failure> {
+    const f = this.enter(route); if (f) return f;
+    const now = Date.now();
+    const window = route.topic.dedupWindowMs;
+    const out = this.ctx.storage.transactionSync(() => {
+      const results: (Produced | null)[] = new Array(msgs.length).fill(null);
+      const seen = new Map<string, number>();
+      const toLog: number[] = [];
+      for (let i = 0; i < msgs.length; i++) {
+        const d = msgs[i].dedupId;
+        if (d !== undefined && window > 0) {
+          const hit = this.dedup.find(d, now);
+          if (hit) { results[i] = { messageId: hit.messageId, queueId: route.queueId, queueOffset: hit.off, duplicate: true }; continue; }
+          if (seen.has(d)) continue; // filled in from the first one below
+          seen.set(d, i);
+        }
+        if (msgs[i].rec.da !== undefined) {
+          const seq = this.schedule.add(msgs[i].rec, msgs[i].size);
+          const id = encodeMessageId({ incarnation: route.topic.incarnation, queueId: route.queueId, kind: IdKind.Pending, seq });
+          results[i] = { messageId: id, queueId: route.queueId, queueOffset: null };
+          this.armAlarm(msgs[i].rec.da!);
+        } else toLog.push(i);
+      }
+      if (toLog.length) {
+        const { base, ts } = this.log.append(toLog.map((i) => msgs[i].rec), toLog.map((i) => msgs[i].size), now);
+        toLog.forEach((i, k) => {
+          results[i] = { messageId: this.messageId(base + k, msgs[i].rec), queueId: route.queueId, queueOffset: base + k };
+        });
+        this.armAlarm(ts + route.topic.retentionHours * 3_600_000);
+      }
+      for (let i = 0; i < msgs.length; i++) {
+        const d = msgs[i].dedupId;
+        if (d === undefined || window <= 0) continue;
+        const first = seen.get(d);
+        if (first === i) {
+          const r = results[i]!;
+          this.dedup.remember(d, { messageId: r.messageId, off: r.queueOffset }, now + window);
+        } else if (results[i] === null && first !== undefined) {
+          results[i] = { ...results[first]!, duplicate: true };
+        }
+      }
+      if (seen.size) this.armAlarm(now + window);
+      return results as Produced[];
+    });
+    this.wake();
+    return { messages: out };
+  }
+
+  // ---- consume ---------------------------------------------------------------------------
+
+  private consumeConfig(g: GroupConfig): ConsumeConfig {
+    return { maxRetries: g.maxRetries, retryPolicy: g.retryPolicy, invisibleMs: g.invisibleMs };
+  }
+
+  private startOffset(from: ConsumeFrom): number {
+    if (from === 'LAST') return this.log.maxOffset;
+    if (from === 'FIRST') return this.log.minOffset;
+    return this.log.offsetForTimestamp(from.timestamp);
+  }
+
+  private ensureGroup(c: ConsumerRef): number {
+    const next = this.consume.ensureGroup(c.key, () => this.startOffset(c.group.consumeFrom), this.consumeConfig(c.group));
+    const min = this.log.minOffset;
+    if (next < min) { this.consume.setNext(c.key, min); return min; }
+    return next;
+  }
+
+  private predicate(spec: FilterSpec | null | undefined): Predicate {
+    const key = filterKey(spec);
+    let p = this.filters.get(key);
+    if (!p) { p = compileFilter(spec); this.filters.set(key, p); }
+    return p;
+  }
+
+  private seen(c: ConsumerRef): void {
+    if (!c.consumerId) return;
+    let m = this.pullConsumers.get(c.group.name);
+    if (!m) this.pullConsumers.set(c.group.name, (m = new Map()));
+    m.set(c.consumerId, Date.now());
+  }
+
+  /** Leases up to `max` messages to the consumer: due retries first, then new ones in order. */
+  async receive(route: QueueRoute, c: ConsumerRef, opts: ReceiveOpts) {
+    const f = this.enter(route); if (f) return f;
+    const pred = this.predicate(opts.filter);
+    this.seen(c);
+    const now = Date.now();
+    const invisibleMs = opts.invisibleMs ?? c.group.invisibleMs;
+    const messages = this.ctx.storage.transactionSync(() => {
+      let next = this.ensureGroup(c);
+      const start = next;
+      const picked: { e: LogEntry; attempt: number }[] = [];
+      let bytes = 0;
+      const full = () => picked.length >= opts.max || bytes >= LIMITS.receiveBytesMax;
+      const retries = this.consume.dueRetries(c.key, now, opts.max);
+      const gone: number[] = [];
+      for (const r of retries) {
+        if (full()) break;
+        gone.push(r.off);
+        const e = this.log.read(r.off);
+        if (!e) continue; // deleted by retention meanwhile
+        picked.push({ e, attempt: r.attempt });
+        bytes += e.rec.b.length;
+      }
+      this.consume.removeRetries(c.key, gone);
+      // new messages; filtered-out ones are passed over and count as consumed
+      const end = this.log.maxOffset;
+      let scanned = 0;
+      while (!full() && next < end && scanned < 4 * LIMITS.receiveMaxMessages + 1000) {
+        const e = this.log.read(next);
+        next++; scanned++;
+        if (!e || !pred({ tag: e.rec.t, properties: e.rec.p })) continue;
+        picked.push({ e, attempt: 1 });
+        bytes += e.rec.b.length;
+      }
+      if (next !== start) this.consume.setNext(c.key, next);
+      if (!picked.length) return [];
+      const deadline = now + invisibleMs;
+      const items: Item[] = picked.map((p) => [p.e.off, p.attempt]);
+      const leaseId = this.consume.lease(c.key, items, deadline, c.consumerId);
+      this.armAlarm(deadline);
+      const groupHash = hash32(c.key);
+      return picked.map((p) => ({
+        ...this.present(p.e),
+        deliveryAttempt: p.attempt,
+        receiptHandle: encodeReceiptHandle({
+          incarnation: route.topic.incarnation, queueId: route.queueId, groupHash, leaseId, offset: p.e.off, attempt: p.attempt,
+        }),
+      }));
+    });
+    return { messages };
+  }
+
+  /** True as soon as the consumer could receive something here, false after `waitMs`. */
+  async waitAvailable(route: QueueRoute, c: ConsumerRef, waitMs: number): Promise<boolean | Failure> {
+    const f = this.enter(route); if (f) return f;
+    const now = Date.now();
+    const next = this.ensureGroup(c);
+    if (next < this.log.maxOffset || this.consume.hasDueRetry(c.key, now)) return true;
+    if (waitMs <= 0) return false;
+    const retryAt = this.consume.nextRetryDue(c.key);
+    const wait = Math.min(waitMs, retryAt !== null ? Math.max(retryAt - now, 0) : waitMs);
+    return new Promise<boolean>((resolve) => {
+      const w: Waiter = {
+        key: c.key, resolve,
+        timer: setTimeout(() => { this.waiters.delete(w); resolve(retryAt !== null && wait < waitMs); }, wait),
+      };
+      this.waiters.add(w);
+    });
+  }
+
+  /** Something became available: every long poll here answers and tries to receive. */
+  private wake(): void {
+    for (const w of this.waiters) { clearTimeout(w.timer); w.resolve(true); }
+    this.waiters.clear();
+  }
+
+  /** Whether a state key belongs to the group (itself, or one of its broadcasting consumers). */
+  private owner(group: string): (grp: string) => boolean {
+    return (grp) => grp === group || grp.startsWith(`${group}\u001f`);
+  }
+
+  private take(group: string, handles: HandleRef[], now: number): Taken[] {
+    const owns = this.owner(group);
+    const refs = handles.map((h) => ({ leaseId: h.leaseId, off: h.offset, attempt: h.attempt, groupHash: h.groupHash }));
+    const taken = this.consume.take((g) => owns(g), refs, now);
+    // a handle whose lease belongs to another state key of the group (hash mismatch) is forged
+    return taken.map((t, i) => (typeof t === 'object' && hash32(t.grp) !== refs[i].groupHash ? 'INVALID' : t));
+  }
+
+  async ack(route: QueueRoute, group: GroupConfig, handles: HandleRef[]): Promise<{ results: AckStatus[] } | Failure> {
+    const f = this.enter(route); if (f) return f;
+    const results = this.ctx.storage.transactionSync(() =>
+      this.take(group.name, handles, Date.now()).map((t): AckStatus => (typeof t === 'string' ? t : 'OK')));
+    return { results };
+  }
+
+  async nack(route: QueueRoute, group: GroupConfig, handles: HandleRef[], delayMs?: number): Promise<{ results: AckStatus[] } | Failure> {
+    const f = this.enter(route); if (f) return f;
+    const cfg = this.consumeConfig(group);
+    let dlq = false;
+    const now = Date.now();
+    const results = this.ctx.storage.transactionSync(() => this.take(group.name, handles, now).map((t): AckStatus => {
+      if (typeof t === 'string') return t;
+      if (this.consume.fail(t.grp, t, cfg, now, delayMs) === 'DLQ') dlq = true;
+      else this.armAlarm(now + (delayMs ?? 0));
+      return 'OK';
+    }));
+    if (dlq) this.armAlarm(now);
+    if (delayMs === 0) this.wake();
+    return { results };
+  }
+
+  async changeInvisibility(route: QueueRoute, group: GroupConfig, h: HandleRef, invisibleMs: number): Promise<{ receiptHandle: string } | Failure> {
+    const f = this.enter(route); if (f) return f;
+    const now = Date.now();
+    return this.ctx.storage.transactionSync(() => {
+      const [t] = this.take(group.name, [h], now);
+      if (t === 'INVALID') return fail('INVALID_RECEIPT_HANDLE', 'the receipt handle belongs to another group or topic');
+      if (t === 'EXPIRED') return fail('RECEIPT_HANDLE_EXPIRED', 'the receipt handle has expired or was superseded by a later delivery; receive the message again');
+      const deadline = now + invisibleMs;
+      const lease = this.consume.lease(t.grp, [[t.off, t.attempt]], deadline, null);
+      this.armAlarm(deadline);
+      return {
+        receiptHandle: encodeReceiptHandle({
+          incarnation: route.topic.incarnation, queueId: route.queueId, groupHash: hash32(t.grp), leaseId: lease, offset: t.off, attempt: t.attempt,
+        }),
+      };
+    });
+  }
+
+  // ---- admin -------------------------------------------------------------------------------
+
+  async status(route: QueueRoute): Promise<LogStatus & { queueId: number; scheduled: number } | Failure> {
+    const f = this.enter(route); if (f) return f;
+    return { queueId: route.queueId, ...this.log.status(), scheduled: this.schedule.count() };
+  }
+
+  /** The group's position here; `keys` are its state keys (several when broadcasting). */
+  async groupStatus(route: QueueRoute, keys: string[] | { prefix: string }): Promise<QueueGroupStatus & { consumers: PullConsumer[] } | Failure> {
+    const f = this.enter(route); if (f) return f;
+    const list = Array.isArray(keys) ? keys : this.consume.groups().filter((g) => g.startsWith(keys.prefix));
+    const end = this.log.maxOffset;
+    let consumerOffset = Infinity, inflight = 0, retrying = 0;
+    for (const k of list) {
+      const s = this.consume.state(k);
+      if (!s) continue;
+      consumerOffset = Math.min(consumerOffset, s.consumerOffset);
+      inflight += s.inflight; retrying += s.retrying;
+    }
+    if (consumerOffset === Infinity) consumerOffset = this.log.minOffset;
+    const name = Array.isArray(keys) ? keys[0] : keys.prefix.slice(0, -1);
+    const seen = [...(this.pullConsumers.get(name) ?? new Map<string, number>())]
+      .filter(([, t]) => Date.now() - t < 120_000).map(([consumerId, lastSeen]) => ({ consumerId, lastSeen }));
+    return {
+      queueId: route.queueId, brokerOffset: end, consumerOffset, lag: Math.max(end - consumerOffset, 0),
+      inflight, retrying, consumers: seen,
+    };
+  }
+
+  /** Moves a group to a new position; in-flight and retrying messages of the group are dropped. */
+  async resetOffset(route: QueueRoute, c: ConsumerRef, to: ResetTarget): Promise<{ queueId: number; offset: number } | Failure> {
+    const f = this.enter(route); if (f) return f;
+    const min = this.log.minOffset, max = this.log.maxOffset;
+    let off: number;
+    if (to === 'EARLIEST') off = min;
+    else if (to === 'LATEST') off = max;
+    else if ('timestamp' in to) off = this.log.offsetForTimestamp(to.timestamp);
+    else off = Math.min(Math.max(to.offset, min), max);
+    this.ctx.storage.transactionSync(() => {
+      if (c.group.mode === 'BROADCASTING' && c.consumerId === null) {
+        for (const g of this.consume.groups()) if (g.startsWith(`${c.group.name}\u001f`)) this.consume.reset(g, off);
+      } else {
+        this.ensureGroup(c);
+        this.consume.reset(c.key, off);
+      }
+    });
+    this.wake();
+    return { queueId: route.queueId, offset: off };
+  }
+
+  async dropGroup(route: QueueRoute, prefixOrKey: string): Promise<void | Failure> {
+    const f = this.enter(route); if (f) return f;
+    this.ctx.storage.transactionSync(() => {
+      for (const g of this.consume.groups()) if (g === prefixOrKey || g.startsWith(`${prefixOrKey}\u001f`)) this.consume.drop(g);
+    });
+    this.pullConsumers.delete(prefixOrKey);
+  }
+
+  /** The topic was deleted: every message and all state goes, and the object refuses further use. */
+  async drop(): Promise<void> {
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    this.wake();
+    migrate(this.sql, BROKER_MIGRATIONS);
+    this.setMeta('dropped', '1');
+    this.dropped = true;
+    this.alarmAt = null;
+  }
+
+  // ---- due work ------------------------------------------------------------------------------
+
+  /** Makes sure the one alarm fires no later than `at`. */
+  private armAlarm(at: number): void {
+    if (this.alarmAt !== null && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    void this.ctx.storage.setAlarm(at);
+  }
+
+  async alarm(): Promise<void> {
+    this.alarmAt = null;
+    if (this.dropped || !this.route) return;
+    const now = Date.now();
+    const topic = this.route.topic;
+    let woke = false;
+    this.ctx.storage.transactionSync(() => {
+      // invisibility ran out: a failed attempt each
+      for (const l of this.consume.expiredLeases(now)) {
+        const cfg = this.consume.configOf(l.grp);
+        this.consume.deleteLease(l.id);
+        if (!cfg) continue;
+        for (const [off, attempt] of l.items) this.consume.fail(l.grp, { off, attempt }, cfg, now);
+      }
+      // scheduled messages that are due join the log, keeping their ids
+      const due = this.schedule.due(now);
+      if (due.length) {
+        const recs = due.map((d) => ({ ...d.rec, i: encodeMessageId({ incarnation: topic.incarnation, queueId: this.route!.queueId, kind: IdKind.Pending, seq: d.seq }) }));
+        this.log.append(recs, due.map((d) => d.size), now);
+        this.schedule.remove(due.map((d) => d.seq));
+        woke = true;
+      }
+      // retention
+      const cut = now - topic.retentionHours * 3_600_000;
+      if (this.log.deleteBefore(cut) > 0) this.consume.dropBelow(this.log.minOffset);
+      this.dedup.purge(now);
+    });
+    if (woke || this.waiters.size) this.wake();
+    await this.flushDeadLetters();
+    this.rearm();
+  }
+
+  /** Sets the alarm for the earliest due work left. */
+  private rearm(): void {
+    const topic = this.route?.topic;
+    const oldest = this.log.oldestTimestamp();
+    const candidates = [
+      this.consume.nextDue(), this.schedule.nextDue(), this.dedup.nextDue(),
+      oldest !== null && topic ? oldest + topic.retentionHours * 3_600_000 : null,
+    ].filter((x): x is number => x !== null);
+    if (candidates.length) this.armAlarm(Math.max(Math.min(...candidates), Date.now() + 1));
+  }
+
+  /**
+   * Moves messages that used up their deliveries to `%DLQ%{group}`: appended there first (with a
+   * dedupId, so a retry after a crash stores nothing twice), then forgotten here.
+   */
+  private flushDeadLetters(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    this.flushing = (async () => {
+      try {
+        for (;;) {
+          const batch = this.consume.pendingDeadLetters(100);
+          if (!batch.length) return;
+          for (const d of batch) {
+            const e = this.log.read(d.off);
+            if (e) await this.sendToDlq(d.grp, e, d.due);
+            this.consume.deadLettered(d.grp, d.off);
+          }
+        }
+      } catch (err) {
+        console.error('dead-letter transfer failed, retrying', err);
+        this.armAlarm(Date.now() + RETRY_ALARM_MS);
+      } finally {
+        this.flushing = null;
+      }
+    })();
+    return this.flushing;
+  }
+
+  private async sendToDlq(grpKey: string, e: LogEntry, markedAt: number): Promise<void> {
+    const group = grpKey.split('\u001f')[0];
+    const r = this.route!;
+    const dlq = await nameServer(this.env).ensureSystemTopic(dlqTopicName(group));
+    const originId = this.messageId(e.off, e.rec);
+    const { i: _i, da: _da, ...rest } = e.rec;
+    const rec: Rec = {
+      ...rest,
+      p: { ...(e.rec.p ?? {}), ORIGIN_TOPIC: r.topic.name, ORIGIN_MESSAGE_ID: originId, ORIGIN_QUEUE_ID: String(r.queueId) },
+    };
+    const res = await broker(this.env, dlq, 0).produce({ topic: dlq, queueId: 0 },
+      [{ rec, size: 0, dedupId: `${originId}@${markedAt}` }]);
+    if ('failure' in res) throw new Error(`DLQ append: ${res.failure.message}`);
+  }
+}

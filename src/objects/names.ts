@@ -1,0 +1,23 @@
+/** How objects are named and found: one NameServer, one Broker per (topic incarnation, queue). */
+import type { Env } from '../env';
+import type { TopicConfig } from '../model/schemas';
+
+/** A topic as routed: its config plus the incarnation that names its brokers. */
+export type TopicRoute = TopicConfig & { incarnation: string };
+
+export interface QueueRoute { topic: TopicRoute; queueId: number }
+
+export const DLQ_PREFIX = '%DLQ%';
+export const dlqTopicName = (group: string) => `${DLQ_PREFIX}${group}`;
+
+export function nameServer(env: Env) {
+  return env.NAMESERVER.get(env.NAMESERVER.idFromName('nameserver'));
+}
+
+/**
+ * A recreated topic gets a new incarnation, so its brokers are new objects: nothing of a deleted
+ * topic can reappear under the same name.
+ */
+export function broker(env: Env, topic: TopicRoute, queueId: number) {
+  return env.BROKER.get(env.BROKER.idFromName(`${topic.incarnation}/${queueId}/${topic.name}`));
+}

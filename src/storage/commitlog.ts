@@ -1,0 +1,153 @@
+/**
+ * The commit log of one queue: append-only segments, each one appended batch (or a slice of
+ * one) packed into a single row, so that rows written grow with requests, not messages.
+ * Reads find a segment by its base offset through the primary key, so their cost does not grow
+ * with the backlog; recently read segments stay decoded in memory.
+ */
+import type { Rec } from '../model/message';
+
+/** Keep a segment row well under the platform's 2 MB row limit (UTF-8 is ≤ 3 bytes a char). */
+const SEGMENT_CHARS = 600_000;
+/** A body that alone would overflow a segment is stored in parts of this many bytes. */
+const PART_BYTES = 1 << 20;
+const CACHE_SEGMENTS = 64;
+
+/** A record as stored: `x` is the number of parts of a big body kept in `bigbodies`. */
+type StoredRec = Rec & { x?: number; i?: string };
+
+export interface LogEntry { off: number; ts: number; rec: Rec & { i?: string } }
+
+interface Segment { base: number; n: number; ts: number; recs: StoredRec[] }
+
+export interface LogStatus {
+  minOffset: number; maxOffset: number; lastStoreTimestamp: number | null; messages: number; bytes: number;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export class CommitLog {
+  private end: number;
+  private lastTs: number;
+  private bytes: number;
+  private cache = new Map<number, Segment>();
+
+  constructor(private sql: SqlStorage, private meta: { get(k: string): string | undefined; set(k: string, v: string): void }) {
+    const last = sql.exec<{ base: number; n: number; ts: number }>(
+      'SELECT base, n, ts FROM segments ORDER BY base DESC LIMIT 1').toArray()[0];
+    const floor = Number(meta.get('log_end') ?? 0);
+    this.end = Math.max(last ? last.base + last.n : 0, floor);
+    this.lastTs = last?.ts ?? Number(meta.get('last_ts') ?? 0);
+    this.bytes = sql.exec<{ b: number | null }>('SELECT SUM(bytes) AS b FROM segments').one().b ?? 0;
+  }
+
+  get maxOffset(): number { return this.end; }
+
+  get minOffset(): number {
+    const r = this.sql.exec<{ base: number }>('SELECT base FROM segments ORDER BY base LIMIT 1').toArray()[0];
+    return r ? r.base : this.end;
+  }
+
+  /**
+   * Appends records (sizes given beside them) and returns the first offset and the store time.
+   * Call inside a transaction: the caller's reply must wait for the commit.
+   */
+  append(recs: StoredRec[], sizes: number[], now: number): { base: number; ts: number } {
+    const ts = Math.max(now, this.lastTs); // store times never go backwards: time lookups rely on it
+    const base = this.end;
+    let start = 0;
+    let chars = 0;
+    let segBytes = 0;
+    const parts: string[] = [];
+    const flush = (upto: number) => {
+      if (upto === start) return;
+      this.sql.exec('INSERT INTO segments (base, n, ts, bytes, data) VALUES (?, ?, ?, ?, ?)',
+        base + start, upto - start, ts, segBytes, `[${parts.join(',')}]`);
+      start = upto; chars = 0; segBytes = 0; parts.length = 0;
+    };
+    for (let i = 0; i < recs.length; i++) {
+      let json = JSON.stringify(recs[i]);
+      if (json.length > SEGMENT_CHARS) json = JSON.stringify(this.storeBigBody(recs[i], base + i));
+      if (chars + json.length > SEGMENT_CHARS) flush(i);
+      parts.push(json);
+      chars += json.length;
+      segBytes += sizes[i];
+    }
+    flush(recs.length);
+    this.end = base + recs.length;
+    this.lastTs = ts;
+    this.bytes += sizes.reduce((a, b) => a + b, 0);
+    return { base, ts };
+  }
+
+  private storeBigBody(rec: StoredRec, off: number): StoredRec {
+    const bytes = enc.encode(rec.b);
+    let part = 0;
+    for (let i = 0; i < bytes.length; i += PART_BYTES, part++) {
+      this.sql.exec('INSERT INTO bigbodies (off, part, data) VALUES (?, ?, ?)', off, part, bytes.subarray(i, i + PART_BYTES));
+    }
+    return { ...rec, b: '', x: part };
+  }
+
+  private segmentAt(off: number): Segment | null {
+    for (const s of this.cache.values()) if (off >= s.base && off < s.base + s.n) return s;
+    const row = this.sql.exec<{ base: number; n: number; ts: number; data: string }>(
+      'SELECT base, n, ts, data FROM segments WHERE base <= ? ORDER BY base DESC LIMIT 1', off).toArray()[0];
+    if (!row || off >= row.base + row.n) return null;
+    const seg: Segment = { base: row.base, n: row.n, ts: row.ts, recs: JSON.parse(row.data) };
+    this.cache.set(seg.base, seg);
+    if (this.cache.size > CACHE_SEGMENTS) this.cache.delete(this.cache.keys().next().value!);
+    return seg;
+  }
+
+  /** The record at `off`, or null if it is not (or no longer) in the log. */
+  read(off: number): LogEntry | null {
+    if (off < 0 || off >= this.end) return null;
+    const seg = this.segmentAt(off);
+    if (!seg) return null;
+    let rec = seg.recs[off - seg.base];
+    if (rec.x !== undefined) {
+      const parts = this.sql.exec<{ data: ArrayBuffer }>('SELECT data FROM bigbodies WHERE off = ? ORDER BY part', off).toArray();
+      const all = new Uint8Array(parts.reduce((n, p) => n + p.data.byteLength, 0));
+      let at = 0;
+      for (const p of parts) { all.set(new Uint8Array(p.data), at); at += p.data.byteLength; }
+      const { x: _x, ...rest } = rec;
+      rec = { ...rest, b: dec.decode(all) };
+    }
+    return { off, ts: seg.ts, rec };
+  }
+
+  /** The first offset stored at or after `ts` (the log's end if none). */
+  offsetForTimestamp(ts: number): number {
+    const r = this.sql.exec<{ base: number }>('SELECT base FROM segments WHERE ts >= ? ORDER BY ts, base LIMIT 1', ts).toArray()[0];
+    return r ? r.base : this.end;
+  }
+
+  oldestTimestamp(): number | null {
+    const r = this.sql.exec<{ ts: number }>('SELECT ts FROM segments ORDER BY ts LIMIT 1').toArray()[0];
+    return r ? r.ts : null;
+  }
+
+  /** Deletes whole segments stored before `cutoff`; returns how many messages went. */
+  deleteBefore(cutoff: number, maxSegments = 500): number {
+    const rows = this.sql.exec<{ base: number; n: number; bytes: number }>(
+      'SELECT base, n, bytes FROM segments WHERE ts < ? ORDER BY base LIMIT ?', cutoff, maxSegments).toArray();
+    if (!rows.length) return 0;
+    const last = rows[rows.length - 1];
+    const upto = last.base + last.n;
+    this.meta.set('log_end', String(this.end));
+    this.meta.set('last_ts', String(this.lastTs));
+    this.sql.exec('DELETE FROM segments WHERE base < ?', upto);
+    this.sql.exec('DELETE FROM bigbodies WHERE off < ?', upto);
+    for (const r of rows) { this.bytes -= r.bytes; this.cache.delete(r.base); }
+    return rows.reduce((n, r) => n + r.n, 0);
+  }
+
+  status(): LogStatus {
+    const min = this.minOffset;
+    return {
+      minOffset: min, maxOffset: this.end, lastStoreTimestamp: this.lastTs || null,
+      messages: this.end - min, bytes: this.bytes,
+    };
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * Consume state of the groups on one queue, kept beside the log so that delivering and acking
+ * never leave the Broker object.
+ *
+ * For each group (or broadcasting consumer): `next`, the first offset never delivered; leases,
+ * one row per receive holding the offsets still unacked from it; retries, the failed ones
+ * waiting for their backoff or for the dead-letter queue. Everything below
+ * min(next, leased, retrying) is done: that is the group's consumer offset.
+ */
+import { backoffMs } from '../model/backoff';
+import type { RetryPolicy } from '../model/schemas';
+
+export interface ConsumeConfig { maxRetries: number; retryPolicy: RetryPolicy; invisibleMs: number }
+
+/** [offset, deliveryAttempt] */
+export type Item = [number, number];
+
+export interface Lease { grp: string; id: number; deadline: number; consumer: string | null; items: Item[] }
+
+export interface Delivery { off: number; attempt: number }
+
+/** A delivery taken out of its lease, or why not. */
+export type Taken = (Delivery & { grp: string }) | 'EXPIRED' | 'INVALID';
+
+export interface GroupQueueState { consumerOffset: number; inflight: number; retrying: number; next: number }
+
+export class ConsumeState {
+  private leaseSeq: number;
+
+  constructor(private sql: SqlStorage) {
+    // Lease ids only grow (a superseded handle must never match a newer lease): seeded from the
+    // clock in microseconds, and past the largest id stored.
+    const max = sql.exec<{ m: number | null }>('SELECT MAX(id) AS m FROM leases').one().m ?? 0;
+    this.leaseSeq = Math.max(Date.now() * 1000, max);
+  }
+
+  /** The group's `next` offset, creating its row from `start` when it has none yet. */
+  ensureGroup(grp: string, start: () => number, config: ConsumeConfig): number {
+    const row = this.sql.exec<{ next: number; config: string }>('SELECT next, config FROM cgroups WHERE grp = ?', grp).toArray()[0];
+    const cfg = JSON.stringify(config);
+    if (!row) {
+      const next = start();
+      this.sql.exec('INSERT INTO cgroups (grp, next, config) VALUES (?, ?, ?)', grp, next, cfg);
+      return next;
+    }
+    if (row.config !== cfg) this.sql.exec('UPDATE cgroups SET config = ? WHERE grp = ?', cfg, grp);
+    return row.next;
+  }
+
+  hasGroup(grp: string): boolean {
+    return this.sql.exec('SELECT 1 FROM cgroups WHERE grp = ?', grp).toArray().length > 0;
+  }
+
+  groups(): string[] {
+    return this.sql.exec<{ grp: string }>('SELECT grp FROM cgroups').toArray().map((r) => r.grp);
+  }
+
+  configOf(grp: string): ConsumeConfig | null {
+    const row = this.sql.exec<{ config: string }>('SELECT config FROM cgroups WHERE grp = ?', grp).toArray()[0];
+    return row ? JSON.parse(row.config) : null;
+  }
+
+  setNext(grp: string, next: number): void {
+    this.sql.exec('UPDATE cgroups SET next = ? WHERE grp = ?', next, grp);
+  }
+
+  /** Retries whose backoff has run out, oldest due first. */
+  dueRetries(grp: string, now: number, limit: number): Delivery[] {
+    return this.sql.exec<{ off: number; attempt: number }>(
+      'SELECT off, attempt FROM retries WHERE grp = ? AND dlq = 0 AND due <= ? ORDER BY due LIMIT ?', grp, now, limit,
+    ).toArray();
+  }
+
+  removeRetries(grp: string, offs: number[]): void {
+    for (const off of offs) this.sql.exec('DELETE FROM retries WHERE grp = ? AND off = ?', grp, off);
+  }
+
+  hasDueRetry(grp: string, now: number): boolean {
+    return this.sql.exec('SELECT 1 FROM retries WHERE grp = ? AND dlq = 0 AND due <= ? LIMIT 1', grp, now).toArray().length > 0;
+  }
+
+  nextRetryDue(grp: string): number | null {
+    return this.sql.exec<{ d: number | null }>('SELECT MIN(due) AS d FROM retries WHERE grp = ? AND dlq = 0', grp).one().d;
+  }
+
+  /** Records one receive's deliveries as one lease row; returns its id. */
+  lease(grp: string, items: Item[], deadline: number, consumer: string | null): number {
+    const id = ++this.leaseSeq;
+    this.sql.exec('INSERT INTO leases (id, grp, deadline, min_off, consumer, items) VALUES (?, ?, ?, ?, ?, ?)',
+      id, grp, deadline, Math.min(...items.map((i) => i[0])), consumer, JSON.stringify(items));
+    return id;
+  }
+
+  private loadLease(id: number): Lease | null {
+    const r = this.sql.exec<{ grp: string; deadline: number; consumer: string | null; items: string }>(
+      'SELECT grp, deadline, consumer, items FROM leases WHERE id = ?', id).toArray()[0];
+    return r ? { grp: r.grp, id, deadline: r.deadline, consumer: r.consumer, items: JSON.parse(r.items) } : null;
+  }
+
+  private saveLease(l: Lease): void {
+    if (l.items.length === 0) this.sql.exec('DELETE FROM leases WHERE id = ?', l.id);
+    else this.sql.exec('UPDATE leases SET items = ?, min_off = ? WHERE id = ?',
+      JSON.stringify(l.items), Math.min(...l.items.map((i) => i[0])), l.id);
+  }
+
+  /**
+   * Takes deliveries out of their leases (for ack, nack, change-invisibility). A delivery whose
+   * lease has run out, or that was superseded by a later delivery, is EXPIRED and untouched.
+   * Each touched lease row is written once, however many of its handles come together.
+   */
+  take(owns: (grp: string) => boolean, refs: { leaseId: number; off: number; attempt: number }[], now: number): Taken[] {
+    const leases = new Map<number, Lease | null>();
+    const touched = new Set<Lease>();
+    const out = refs.map((r): Taken => {
+      if (!leases.has(r.leaseId)) leases.set(r.leaseId, this.loadLease(r.leaseId));
+      const l = leases.get(r.leaseId);
+      if (l && !owns(l.grp)) return 'INVALID' as const;
+      if (!l || l.deadline <= now) return 'EXPIRED' as const;
+      const i = l.items.findIndex(([o, a]) => o === r.off && a === r.attempt);
+      if (i < 0) return 'EXPIRED' as const;
+      l.items.splice(i, 1);
+      touched.add(l);
+      return { grp: l.grp, off: r.off, attempt: r.attempt };
+    });
+    for (const l of touched) this.saveLease(l);
+    return out;
+  }
+
+  /**
+   * A failed delivery: schedules the next attempt after the backoff (or `delayMs`), or, when it
+   * was the last allowed delivery, marks it for the dead-letter queue. Returns which.
+   */
+  fail(grp: string, d: Delivery, cfg: ConsumeConfig, now: number, delayMs?: number): 'RETRY' | 'DLQ' {
+    if (d.attempt >= 1 + cfg.maxRetries) {
+      this.sql.exec('INSERT OR REPLACE INTO retries (grp, off, attempt, due, dlq) VALUES (?, ?, ?, ?, 1)', grp, d.off, d.attempt, now);
+      return 'DLQ';
+    }
+    const due = now + (delayMs ?? backoffMs(cfg.retryPolicy, d.attempt));
+    this.sql.exec('INSERT OR REPLACE INTO retries (grp, off, attempt, due, dlq) VALUES (?, ?, ?, ?, 0)', grp, d.off, d.attempt + 1, due);
+    return 'RETRY';
+  }
+
+  /** Leases whose invisibility ran out by `now`; the caller fails their items. */
+  expiredLeases(now: number, limit = 200): Lease[] {
+    return this.sql.exec<{ grp: string; id: number; deadline: number; consumer: string | null; items: string }>(
+      'SELECT grp, id, deadline, consumer, items FROM leases WHERE deadline <= ? ORDER BY deadline LIMIT ?', now, limit,
+    ).toArray().map((r) => ({ ...r, items: JSON.parse(r.items) as Item[] }));
+  }
+
+  deleteLease(id: number): void {
+    this.sql.exec('DELETE FROM leases WHERE id = ?', id);
+  }
+
+  /** Dead letters waiting to be moved, oldest first. */
+  pendingDeadLetters(limit: number): { grp: string; off: number; attempt: number; due: number }[] {
+    return this.sql.exec<{ grp: string; off: number; attempt: number; due: number }>(
+      'SELECT grp, off, attempt, due FROM retries WHERE dlq = 1 ORDER BY due LIMIT ?', limit).toArray();
+  }
+
+  deadLettered(grp: string, off: number): void {
+    this.sql.exec('DELETE FROM retries WHERE grp = ? AND off = ? AND dlq = 1', grp, off);
+  }
+
+  state(grp: string): GroupQueueState | null {
+    const g = this.sql.exec<{ next: number }>('SELECT next FROM cgroups WHERE grp = ?', grp).toArray()[0];
+    if (!g) return null;
+    const l = this.sql.exec<{ m: number | null; n: number | null }>(
+      'SELECT MIN(min_off) AS m, SUM(json_array_length(items)) AS n FROM leases WHERE grp = ?', grp).one();
+    const r = this.sql.exec<{ m: number | null; n: number }>(
+      'SELECT MIN(off) AS m, COUNT(*) AS n FROM retries WHERE grp = ?', grp).one();
+    const consumerOffset = Math.min(g.next, l.m ?? Infinity, r.m ?? Infinity);
+    return { consumerOffset, inflight: l.n ?? 0, retrying: r.n, next: g.next };
+  }
+
+  /** Moves the group to `next`, dropping its in-flight and retrying messages (RocketMQ's reset). */
+  reset(grp: string, next: number): void {
+    this.sql.exec('DELETE FROM leases WHERE grp = ?', grp);
+    this.sql.exec('DELETE FROM retries WHERE grp = ?', grp);
+    this.sql.exec('UPDATE cgroups SET next = ? WHERE grp = ?', next, grp);
+  }
+
+  drop(grp: string): void {
+    this.sql.exec('DELETE FROM leases WHERE grp = ?', grp);
+    this.sql.exec('DELETE FROM retries WHERE grp = ?', grp);
+    this.sql.exec('DELETE FROM cgroups WHERE grp = ?', grp);
+  }
+
+  /** Forgets offsets that retention deleted. */
+  dropBelow(minOffset: number): void {
+    this.sql.exec('DELETE FROM retries WHERE off < ?', minOffset);
+    this.sql.exec('UPDATE cgroups SET next = ? WHERE next < ?', minOffset, minOffset);
+  }
+
+  /** Earliest due work of the consume side: a lease deadline, a retry, a pending dead letter. */
+  nextDue(): number | null {
+    const a = this.sql.exec<{ d: number | null }>('SELECT MIN(deadline) AS d FROM leases').one().d;
+    const b = this.sql.exec<{ d: number | null }>('SELECT MIN(due) AS d FROM retries WHERE dlq = 0').one().d;
+    const c = this.sql.exec<{ d: number | null }>('SELECT MIN(due) AS d FROM retries WHERE dlq = 1').one().d;
+    const all = [a, b, c].filter((x): x is number => x !== null);
+    return all.length ? Math.min(...all) : null;
+  }
+}

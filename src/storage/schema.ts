@@ -1,0 +1,53 @@
+/**
+ * SQLite schemas of both objects, one migration list each. A migration runs once, in order, in
+ * the object's constructor (blockConcurrencyWhile), and its number is kept in `schema_version`.
+ */
+
+export const BROKER_MIGRATIONS: string[] = [
+  `CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
+   -- commit log: one row per appended batch (or slice of one), records packed in data
+   CREATE TABLE segments (base INTEGER PRIMARY KEY, n INTEGER NOT NULL, ts INTEGER NOT NULL,
+     bytes INTEGER NOT NULL, data TEXT NOT NULL);
+   CREATE INDEX segments_ts ON segments(ts);
+   -- bodies too big to share a segment row (rows are capped at 2 MB), in 1 MiB parts
+   CREATE TABLE bigbodies (off INTEGER NOT NULL, part INTEGER NOT NULL, data BLOB NOT NULL,
+     PRIMARY KEY (off, part)) WITHOUT ROWID;
+   CREATE TABLE dedup (id TEXT PRIMARY KEY, message_id TEXT NOT NULL, off INTEGER,
+     expires INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE INDEX dedup_expires ON dedup(expires);
+   -- scheduled messages wait here until due, then are appended to the log
+   CREATE TABLE scheduled (seq INTEGER PRIMARY KEY AUTOINCREMENT, due INTEGER NOT NULL, data TEXT NOT NULL);
+   CREATE INDEX scheduled_due ON scheduled(due);
+   -- consume state of each group (or broadcasting consumer) on this queue
+   CREATE TABLE cgroups (grp TEXT PRIMARY KEY, next INTEGER NOT NULL, config TEXT NOT NULL) WITHOUT ROWID;
+   -- in-flight deliveries: one row per receive, items = [[offset, attempt], ...] still unacked
+   CREATE TABLE leases (id INTEGER PRIMARY KEY, grp TEXT NOT NULL, deadline INTEGER NOT NULL,
+     min_off INTEGER NOT NULL, consumer TEXT, items TEXT NOT NULL);
+   CREATE INDEX leases_deadline ON leases(deadline);
+   CREATE INDEX leases_min ON leases(grp, min_off);
+   -- failed deliveries waiting for their backoff (dlq = 0) or to move to the DLQ (dlq = 1)
+   CREATE TABLE retries (grp TEXT NOT NULL, off INTEGER NOT NULL, attempt INTEGER NOT NULL,
+     due INTEGER NOT NULL, dlq INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (grp, off)) WITHOUT ROWID;
+   CREATE INDEX retries_grp_due ON retries(grp, dlq, due);
+   CREATE INDEX retries_due ON retries(dlq, due);`,
+];
+
+export const NAMESERVER_MIGRATIONS: string[] = [
+  `CREATE TABLE topics (name TEXT PRIMARY KEY, incarnation TEXT NOT NULL, config TEXT NOT NULL,
+     created_at INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE TABLE groups (name TEXT PRIMARY KEY, config TEXT NOT NULL, created_at INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE TABLE subscriptions (grp TEXT NOT NULL, topic TEXT NOT NULL, filter TEXT,
+     updated_at INTEGER NOT NULL, PRIMARY KEY (grp, topic)) WITHOUT ROWID;
+   CREATE INDEX subscriptions_topic ON subscriptions(topic);`,
+];
+
+export function migrate(sql: SqlStorage, migrations: string[]): void {
+  sql.exec('CREATE TABLE IF NOT EXISTS schema_version (v INTEGER NOT NULL)');
+  const row = sql.exec<{ v: number }>('SELECT v FROM schema_version').toArray()[0];
+  let v = row?.v ?? 0;
+  if (!row) sql.exec('INSERT INTO schema_version (v) VALUES (0)');
+  for (; v < migrations.length; v++) {
+    sql.exec(migrations[v]);
+    sql.exec('UPDATE schema_version SET v = ?', v + 1);
+  }
+}
