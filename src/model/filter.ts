@@ -493,7 +493,7 @@ function compare(op: CmpOp, a: Val | null, b: Val | null): TV {
   }
 }
 
-const not3 = (v: TV): TV => !v;
+const not3 = (v: TV): TV => (v === null ? null : !v);
 
 function evaluate(n: Node, m: FilterTarget): TV {
   switch (n.k) {

@@ -1,9 +1,10 @@
 /** Topics: create, list, get with per-queue status, patch, delete. */
 import { ApiError, unwrap } from '../model/errors';
-import { TopicCreate, TopicDetail, TopicList, TopicPatch, Topic } from '../model/schemas';
+import { z } from '@hono/zod-openapi';
+import { TopicCreate, TopicDetail, TopicList, TopicName, TopicPatch, Topic } from '../model/schemas';
 import { broker, nameServer, type TopicRoute } from '../objects/names';
 import { forgetTopic, rememberTopic, topicOr404 } from '../worker/catalog-cache';
-import { readJson, topicParam } from '../worker/validate';
+import { check, readJson, topicParam } from '../worker/validate';
 import type { Env } from '../env';
 import { define, type App } from './define';
 
@@ -30,7 +31,11 @@ export function topicRoutes(app: App) {
   define(app, 'post', '/v1/topics', {
     summary: 'Create a topic', tags: ['topics'], body: TopicCreate, ok: { status: 201, schema: Topic }, errors: [409],
   }, async (c) => {
-    const body = await readJson(c, TopicCreate);
+    const raw = await readJson(c, z.object({ name: z.unknown() }).passthrough());
+    if (typeof raw.name === 'string' && !TopicName.safeParse(raw.name).success) {
+      throw new ApiError('INVALID_NAME', `topic name "${raw.name.slice(0, 140)}" is invalid: use 1-127 of A-Z a-z 0-9 _ - (names starting with % are reserved)`);
+    }
+    const body = check(TopicCreate, raw);
     const t = unwrap(await nameServer(c.env).createTopic(body));
     rememberTopic(t);
     return c.json(publicTopic(t), 201);
