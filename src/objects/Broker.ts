@@ -276,9 +276,9 @@ export class Broker extends DurableObject<Env> {
   private take(group: string, handles: HandleRef[], now: number): Taken[] {
     const owns = this.owner(group);
     const refs = handles.map((h) => ({ leaseId: h.leaseId, off: h.offset, attempt: h.attempt, groupHash: h.groupHash }));
-    const taken = this.consume.take((g) => owns(g), refs, now);
-    // a handle whose lease belongs to another state key of the group (hash mismatch) is forged
-    return taken.map((t, i) => (typeof t === 'object' && hash32(t.grp) !== refs[i].groupHash ? 'INVALID' : t));
+    // a handle whose lease belongs to another state key of the group (hash mismatch) is forged:
+    // INVALID, and its delivery stays in the lease
+    return this.consume.take((g, r) => owns(g) && hash32(g) === r.groupHash, refs, now);
   }
 
   async ack(route: QueueRoute, group: GroupConfig, handles: HandleRef[]): Promise<{ results: AckStatus[] } | Failure> {
@@ -341,7 +341,8 @@ export class Broker extends DurableObject<Env> {
       consumerOffset = Math.min(consumerOffset, s.consumerOffset);
       inflight += s.inflight; retrying += s.retrying;
     }
-    if (consumerOffset === Infinity) consumerOffset = this.log.minOffset;
+    // offsets below the log's start were deleted by retention (a lease may still name one): none is lag
+    consumerOffset = Math.max(consumerOffset === Infinity ? 0 : consumerOffset, this.log.minOffset);
     const name = Array.isArray(keys) ? keys[0] : keys.prefix.slice(0, -1);
     const seen = [...(this.pullConsumers.get(name) ?? new Map<string, number>())]
       .filter(([, t]) => Date.now() - t < 120_000).map(([consumerId, lastSeen]) => ({ consumerId, lastSeen }));
@@ -437,7 +438,7 @@ export class Broker extends DurableObject<Env> {
     const topic = this.route?.topic;
     const oldest = this.log.oldestTimestamp();
     const candidates = [
-      this.consume.nextDue(), this.schedule.nextDue(), this.dedup.nextDue(),
+      this.consume.nextDue(Date.now()), this.schedule.nextDue(), this.dedup.nextDue(),
       oldest !== null && topic ? oldest + topic.retentionHours * 3_600_000 : null,
     ].filter((x): x is number => x !== null);
     if (candidates.length) this.armAlarm(Math.max(Math.min(...candidates), Date.now() + 1));
@@ -463,10 +464,10 @@ export class Broker extends DurableObject<Env> {
       } catch (err) {
         console.error('dead-letter transfer failed, retrying', err);
         this.armAlarm(Date.now() + RETRY_ALARM_MS);
-      } finally {
-        this.flushing = null;
       }
-    })();
+      // cleared in .finally, which runs after the assignment even when the loop ends without
+      // awaiting (nothing pending): a `finally` block here would run first and leave it set for good
+    })().finally(() => { this.flushing = null; });
     return this.flushing;
   }
 

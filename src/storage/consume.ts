@@ -108,13 +108,14 @@ export class ConsumeState {
    * lease has run out, or that was superseded by a later delivery, is EXPIRED and untouched.
    * Each touched lease row is written once, however many of its handles come together.
    */
-  take(owns: (grp: string) => boolean, refs: { leaseId: number; off: number; attempt: number }[], now: number): Taken[] {
+  take(owns: (grp: string, ref: { groupHash?: number }) => boolean,
+       refs: { leaseId: number; off: number; attempt: number; groupHash?: number }[], now: number): Taken[] {
     const leases = new Map<number, Lease | null>();
     const touched = new Set<Lease>();
     const out = refs.map((r): Taken => {
       if (!leases.has(r.leaseId)) leases.set(r.leaseId, this.loadLease(r.leaseId));
       const l = leases.get(r.leaseId);
-      if (l && !owns(l.grp)) return 'INVALID' as const;
+      if (l && !owns(l.grp, r)) return 'INVALID' as const; // checked before anything is taken
       if (!l || l.deadline <= now) return 'EXPIRED' as const;
       const i = l.items.findIndex(([o, a]) => o === r.off && a === r.attempt);
       if (i < 0) return 'EXPIRED' as const;
@@ -191,10 +192,14 @@ export class ConsumeState {
     this.sql.exec('UPDATE cgroups SET next = ? WHERE next < ?', minOffset, minOffset);
   }
 
-  /** Earliest due work of the consume side: a lease deadline, a retry, a pending dead letter. */
-  nextDue(): number | null {
+  /**
+   * Earliest due work of the consume side: a lease deadline, a retry not yet due, a pending dead
+   * letter. A retry already due waits for a receive (its long polls were woken when it came due),
+   * so it needs no alarm: counting it would re-fire the alarm every millisecond until then.
+   */
+  nextDue(now = -1): number | null {
     const a = this.sql.exec<{ d: number | null }>('SELECT MIN(deadline) AS d FROM leases').one().d;
-    const b = this.sql.exec<{ d: number | null }>('SELECT MIN(due) AS d FROM retries WHERE dlq = 0').one().d;
+    const b = this.sql.exec<{ d: number | null }>('SELECT MIN(due) AS d FROM retries WHERE dlq = 0 AND due > ?', now).one().d;
     const c = this.sql.exec<{ d: number | null }>('SELECT MIN(due) AS d FROM retries WHERE dlq = 1').one().d;
     const all = [a, b, c].filter((x): x is number => x !== null);
     return all.length ? Math.min(...all) : null;

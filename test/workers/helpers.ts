@@ -1,0 +1,103 @@
+/** Shared fixtures of the in-workerd tests: routes, groups, messages and handles as the Worker builds them. */
+import { env, runInDurableObject } from 'cloudflare:test';
+import type { Env } from '../../src/env';
+import type { Failure } from '../../src/model/errors';
+import { decodeReceiptHandle } from '../../src/model/ids';
+import { prepare, type Outgoing } from '../../src/model/message';
+import type { GroupConfig, MessageInput } from '../../src/model/schemas';
+import type { Broker, ConsumerRef, HandleRef } from '../../src/objects/Broker';
+import { broker, type QueueRoute, type TopicRoute } from '../../src/objects/names';
+import { consumerRef } from '../../src/routes/subscriptions';
+
+declare module 'cloudflare:test' {
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  interface ProvidedEnv extends Env {}
+}
+
+export const HOUR = 3_600_000;
+
+let seq = 0;
+/** A name no other test in this isolate has used (module caches outlive isolated storage). */
+export const uniq = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(seq++).toString(36)}`;
+
+export function topicRoute(name: string, over: Partial<TopicRoute> = {}): TopicRoute {
+  return {
+    name, queues: 1, type: 'MIXED', retentionHours: 72, maxMessageBytes: 4_194_304, dedupWindowMs: 600_000,
+    createdAt: Date.now(), incarnation: 'ABCDEF01', ...over,
+  };
+}
+
+export function queueRoute(name: string, over: Partial<TopicRoute> = {}, queueId = 0): QueueRoute {
+  return { topic: topicRoute(name, over), queueId };
+}
+
+export function groupConfig(name: string, over: Partial<GroupConfig> = {}): GroupConfig {
+  return {
+    name, mode: 'CLUSTERING', consumeFrom: 'FIRST', maxRetries: 16, retryPolicy: { type: 'CUSTOMIZED' },
+    invisibleMs: 30_000, createdAt: Date.now(), ...over,
+  };
+}
+
+export function consumer(group: GroupConfig, consumerId: string | null = null): ConsumerRef {
+  return consumerRef(group, consumerId);
+}
+
+export function brokerOf(r: QueueRoute): DurableObjectStub<Broker> {
+  return broker(env, r.topic, r.queueId);
+}
+
+/** Messages as the Worker prepares them for a broker. */
+export function outgoing(r: QueueRoute, inputs: (MessageInput | string)[], now = Date.now()): Outgoing[] {
+  return inputs.map((m, i) => prepare(typeof m === 'string' ? { body: m } : m, r.topic, now, `messages[${i}].`));
+}
+
+/** Unwraps an RPC answer that may be a Failure. */
+export function ok<T>(x: T): Exclude<T, Failure> {
+  if (x && typeof x === 'object' && 'failure' in x) throw new Error(`unexpected failure: ${JSON.stringify(x)}`);
+  return x as Exclude<T, Failure>;
+}
+
+export function handleOf(receiptHandle: string): HandleRef {
+  const d = decodeReceiptHandle(receiptHandle);
+  if (!d) throw new Error(`not a receipt handle: ${receiptHandle}`);
+  return { leaseId: d.leaseId, offset: d.offset, attempt: d.attempt, groupHash: d.groupHash };
+}
+
+/** Runs SQL inside the broker object (to backdate rows, or to look at them). */
+export function brokerSql<T extends Record<string, SqlStorageValue>>(stub: DurableObjectStub<Broker>, query: string, ...args: SqlStorageValue[]): Promise<T[]> {
+  return runInDurableObject(stub, (_i, state) => state.storage.sql.exec<T>(query, ...args).toArray());
+}
+
+/** A meta store over the broker's `meta` table, as Broker passes to CommitLog. */
+export function sqlMeta(sql: SqlStorage) {
+  return {
+    get: (k: string) => sql.exec<{ v: string }>('SELECT v FROM meta WHERE k = ?', k).toArray()[0]?.v,
+    set: (k: string, v: string) => { sql.exec('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)', k, v); },
+  };
+}
+
+/**
+ * Makes the object's alarm fire only when a test runs it (runDurableObjectAlarm): every alarm the
+ * object sets is stored 10 minutes later than asked, so none goes off on its own during a test
+ * (an alarm still running when a test ends breaks isolated storage). The Broker's own idea of
+ * when its alarm is due (`alarmAt`) is untouched; runDurableObjectAlarm runs any set alarm at once.
+ */
+export async function holdAlarms(stub: DurableObjectStub<Broker>): Promise<void> {
+  await runInDurableObject(stub, async (_i, state) => {
+    const storage = state.storage as DurableObjectStorage & { held?: boolean };
+    if (storage.held) return;
+    const real = storage.setAlarm.bind(storage);
+    storage.setAlarm = (at: number | Date, opts?: DurableObjectSetAlarmOptions) =>
+      real(Math.max(Number(at), Date.now()) + 600_000, opts);
+    storage.held = true;
+    const set = await storage.getAlarm();
+    if (set !== null && set < Date.now() + 600_000) await real(set + 600_000);
+  });
+}
+
+/** When the Broker itself believes its alarm is due. */
+export function alarmAt(stub: DurableObjectStub<Broker>): Promise<number | null> {
+  return runInDurableObject(stub, (i) => (i as unknown as { alarmAt: number | null }).alarmAt);
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
