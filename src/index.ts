@@ -7,6 +7,7 @@ import { ApiError } from './model/errors';
 import { LIMITS } from './model/limits';
 import { groupRoutes } from './routes/groups';
 import { messageRoutes } from './routes/messages';
+import { pushRoutes } from './routes/push';
 import { subscriptionRoutes } from './routes/subscriptions';
 import { systemRoutes } from './routes/system';
 import { topicRoutes } from './routes/topics';
@@ -55,5 +56,6 @@ topicRoutes(app);
 messageRoutes(app);
 groupRoutes(app);
 subscriptionRoutes(app);
+pushRoutes(app);
 
 export default app;

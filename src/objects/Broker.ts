@@ -6,14 +6,16 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../env';
 import { fail, type Failure } from '../model/errors';
-import { compileFilter, filterKey, type FilterSpec, type Predicate } from '../model/filter';
-import { encodeMessageId, encodeReceiptHandle, hash32, IdKind } from '../model/ids';
+import { compileFilter, filterKey, parseFilterKey, type FilterSpec, type Predicate } from '../model/filter';
+import { decodeReceiptHandle, encodeMessageId, encodeReceiptHandle, hash32, IdKind } from '../model/ids';
+import type { BrokerControl } from '../model/frames';
 import { LIMITS } from '../model/limits';
 import { bodyOf, ENC_NAME, type Outgoing, type Rec } from '../model/message';
 import type { ConsumeFrom, GroupConfig, ResetTarget } from '../model/schemas';
 import { CommitLog, type LogEntry, type LogStatus } from '../storage/commitlog';
 import { ConsumeState, type ConsumeConfig, type Item, type Taken } from '../storage/consume';
 import { Dedup } from '../storage/dedup';
+import { Fifo } from '../storage/fifo';
 import { Schedule } from '../storage/schedule';
 import { BROKER_MIGRATIONS, migrate } from '../storage/schema';
 import { broker, dlqTopicName, nameServer, type QueueRoute } from './names';
@@ -35,6 +37,18 @@ export interface QueueGroupStatus {
 
 export interface PullConsumer { consumerId: string; lastSeen: number }
 
+/** What a relay asks for when it opens a queue's push socket (src/routes/push.ts). */
+export interface PushSubscription {
+  route: QueueRoute; group: GroupConfig; key: string; consumerId: string; filter: FilterSpec | null; connId: string;
+}
+
+/** Kept on each hibernatable socket (≤ 2 KB): all a woken object needs to serve it. */
+interface SocketState {
+  connId: string; key: string; group: string; consumerId: string; connectedAt: number; credit: number; hungry: boolean;
+}
+
+export interface PushConsumer { consumerId: string; connectedAt: number }
+
 interface Waiter { key: string; resolve: (ready: boolean) => void; timer: ReturnType<typeof setTimeout> }
 
 const RETRY_ALARM_MS = 5000;
@@ -53,6 +67,9 @@ export class Broker extends DurableObject<Env> {
   private filters = new Map<string, Predicate>();
   private pullConsumers = new Map<string, Map<string, number>>();
   private flushing: Promise<void> | null = null;
+  private fifo!: Fifo;
+  private pumping = false;
+  private pumpTurn = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -64,10 +81,15 @@ export class Broker extends DurableObject<Env> {
       this.consume = new ConsumeState(this.sql);
       this.dedup = new Dedup(this.sql);
       this.schedule = new Schedule(this.sql);
+      this.fifo = new Fifo(this.sql);
       this.dropped = this.getMeta('dropped') === '1';
       const r = this.getMeta('route');
       if (r) { this.route = JSON.parse(r); this.routeJson = r; }
       this.alarmAt = await ctx.storage.getAlarm();
+      // push connections that did not survive a restart: their messages go back to the group at once
+      const live = new Set(ctx.getWebSockets().map((ws) => (ws.deserializeAttachment() as SocketState | null)?.connId));
+      const gone = this.consume.leaseHolders('ws:').filter((c) => !live.has(c));
+      if (gone.length) this.ctx.storage.transactionSync(() => { for (const c of gone) this.returnLeases(c, Date.now()); });
     });
   }
 
@@ -156,6 +178,7 @@ export class Broker extends DurableObject<Env> {
       return results as Produced[];
     });
     this.wake();
+    this.pump();
     return { messages: out };
   }
 
@@ -192,54 +215,65 @@ export class Broker extends DurableObject<Env> {
     m.set(c.consumerId, Date.now());
   }
 
-  /** Leases up to `max` messages to the consumer: due retries first, then new ones in order. */
+  /**
+   * Leases up to `max` messages to a state key: due retries first, then new ones in log order.
+   * Filtered-out messages are passed over and count as consumed; a FIFO message waits while an
+   * earlier one of its message group is out. Call inside a transaction.
+   */
+  private deliver(key: string, max: number, pred: Predicate, invisibleMs: number, holder: string | null, now: number) {
+    let next = this.consume.nextOf(key);
+    const min = this.log.minOffset;
+    if (next < min) next = min;
+    const start = next;
+    const picked: { e: LogEntry; attempt: number }[] = [];
+    let bytes = 0;
+    const full = () => picked.length >= max || bytes >= LIMITS.receiveBytesMax;
+    const gone: number[] = [];
+    for (const r of this.consume.dueRetries(key, now, max)) {
+      if (full()) break;
+      gone.push(r.off);
+      const e = this.log.read(r.off);
+      if (!e) continue; // deleted by retention meanwhile
+      picked.push({ e, attempt: r.attempt });
+      bytes += e.rec.b.length;
+    }
+    this.consume.removeRetries(key, gone);
+    const end = this.log.maxOffset;
+    let scanned = 0;
+    while (!full() && next < end && scanned < 4 * LIMITS.receiveMaxMessages + 1000) {
+      const e = this.log.read(next);
+      next++; scanned++;
+      if (!e || !pred({ tag: e.rec.t, properties: e.rec.p })) continue;
+      if (e.rec.g !== undefined && !this.fifo.admit(key, e.rec.g, e.off)) continue; // held behind its group
+      picked.push({ e, attempt: 1 });
+      bytes += e.rec.b.length;
+    }
+    if (next !== start) this.consume.setNext(key, next);
+    if (!picked.length) return [];
+    const deadline = now + invisibleMs;
+    const items: Item[] = picked.map((p) => [p.e.off, p.attempt]);
+    const leaseId = this.consume.lease(key, items, deadline, holder);
+    this.armAlarm(deadline);
+    const r = this.route!;
+    const groupHash = hash32(key);
+    return picked.map((p) => ({
+      ...this.present(p.e),
+      deliveryAttempt: p.attempt,
+      receiptHandle: encodeReceiptHandle({
+        incarnation: r.topic.incarnation, queueId: r.queueId, groupHash, leaseId, offset: p.e.off, attempt: p.attempt,
+      }),
+    }));
+  }
+
+  /** Pull: leases up to `max` messages to the consumer. */
   async receive(route: QueueRoute, c: ConsumerRef, opts: ReceiveOpts) {
     const f = this.enter(route); if (f) return f;
     const pred = this.predicate(opts.filter);
     this.seen(c);
     const now = Date.now();
-    const invisibleMs = opts.invisibleMs ?? c.group.invisibleMs;
     const messages = this.ctx.storage.transactionSync(() => {
-      let next = this.ensureGroup(c);
-      const start = next;
-      const picked: { e: LogEntry; attempt: number }[] = [];
-      let bytes = 0;
-      const full = () => picked.length >= opts.max || bytes >= LIMITS.receiveBytesMax;
-      const retries = this.consume.dueRetries(c.key, now, opts.max);
-      const gone: number[] = [];
-      for (const r of retries) {
-        if (full()) break;
-        gone.push(r.off);
-        const e = this.log.read(r.off);
-        if (!e) continue; // deleted by retention meanwhile
-        picked.push({ e, attempt: r.attempt });
-        bytes += e.rec.b.length;
-      }
-      this.consume.removeRetries(c.key, gone);
-      // new messages; filtered-out ones are passed over and count as consumed
-      const end = this.log.maxOffset;
-      let scanned = 0;
-      while (!full() && next < end && scanned < 4 * LIMITS.receiveMaxMessages + 1000) {
-        const e = this.log.read(next);
-        next++; scanned++;
-        if (!e || !pred({ tag: e.rec.t, properties: e.rec.p })) continue;
-        picked.push({ e, attempt: 1 });
-        bytes += e.rec.b.length;
-      }
-      if (next !== start) this.consume.setNext(c.key, next);
-      if (!picked.length) return [];
-      const deadline = now + invisibleMs;
-      const items: Item[] = picked.map((p) => [p.e.off, p.attempt]);
-      const leaseId = this.consume.lease(c.key, items, deadline, c.consumerId);
-      this.armAlarm(deadline);
-      const groupHash = hash32(c.key);
-      return picked.map((p) => ({
-        ...this.present(p.e),
-        deliveryAttempt: p.attempt,
-        receiptHandle: encodeReceiptHandle({
-          incarnation: route.topic.incarnation, queueId: route.queueId, groupHash, leaseId, offset: p.e.off, attempt: p.attempt,
-        }),
-      }));
+      this.ensureGroup(c);
+      return this.deliver(c.key, opts.max, pred, opts.invisibleMs ?? c.group.invisibleMs, c.consumerId, now);
     });
     return { messages };
   }
@@ -281,26 +315,47 @@ export class Broker extends DurableObject<Env> {
     return this.consume.take((g, r) => owns(g) && hash32(g) === r.groupHash, refs, now);
   }
 
+  /** A delivery is finished for its group: the next message of its FIFO group may go. */
+  private finished(grp: string, off: number, now: number): void {
+    const next = this.fifo.finish(grp, off);
+    if (next !== null) this.consume.release(grp, next, 1, now);
+  }
+
+  /** A failed delivery: retried after its backoff, or dead-lettered (and so finished). */
+  private failed(grp: string, d: { off: number; attempt: number }, cfg: ConsumeConfig, now: number, delayMs?: number): void {
+    if (this.consume.fail(grp, d, cfg, now, delayMs) === 'DLQ' && this.fifo.any(grp)) this.finished(grp, d.off, now);
+  }
+
+  private settle(group: GroupConfig, handles: HandleRef[], nack: boolean, delayMs: number | undefined, now: number): AckStatus[] {
+    const cfg = this.consumeConfig(group);
+    const fifo = new Map<string, boolean>();
+    const isFifo = (g: string) => { if (!fifo.has(g)) fifo.set(g, this.fifo.any(g)); return fifo.get(g)!; };
+    return this.take(group.name, handles, now).map((t): AckStatus => {
+      if (typeof t === 'string') return t;
+      if (nack) this.failed(t.grp, t, cfg, now, delayMs);
+      else if (isFifo(t.grp)) this.finished(t.grp, t.off, now);
+      return 'OK';
+    });
+  }
+
   async ack(route: QueueRoute, group: GroupConfig, handles: HandleRef[]): Promise<{ results: AckStatus[] } | Failure> {
     const f = this.enter(route); if (f) return f;
-    const results = this.ctx.storage.transactionSync(() =>
-      this.take(group.name, handles, Date.now()).map((t): AckStatus => (typeof t === 'string' ? t : 'OK')));
+    const results = this.ctx.storage.transactionSync(() => this.settle(group, handles, false, undefined, Date.now()));
+    this.afterSettle();
     return { results };
+  }
+
+  /** Acks and nacks can release FIFO successors and make retries due: push them, wake pulls. */
+  private afterSettle(): void {
+    this.rearm();
+    this.pump();
+    if (this.waiters.size) this.wake();
   }
 
   async nack(route: QueueRoute, group: GroupConfig, handles: HandleRef[], delayMs?: number): Promise<{ results: AckStatus[] } | Failure> {
     const f = this.enter(route); if (f) return f;
-    const cfg = this.consumeConfig(group);
-    let dlq = false;
-    const now = Date.now();
-    const results = this.ctx.storage.transactionSync(() => this.take(group.name, handles, now).map((t): AckStatus => {
-      if (typeof t === 'string') return t;
-      if (this.consume.fail(t.grp, t, cfg, now, delayMs) === 'DLQ') dlq = true;
-      else this.armAlarm(now + (delayMs ?? 0));
-      return 'OK';
-    }));
-    if (dlq) this.armAlarm(now);
-    if (delayMs === 0) this.wake();
+    const results = this.ctx.storage.transactionSync(() => this.settle(group, handles, true, delayMs, Date.now()));
+    this.afterSettle();
     return { results };
   }
 
@@ -322,6 +377,141 @@ export class Broker extends DurableObject<Env> {
     });
   }
 
+  // ---- push over hibernatable WebSockets ---------------------------------------------------
+
+  /** A relay opens one socket per queue (src/worker/relay.ts); it is accepted hibernatable. */
+  async fetch(req: Request): Promise<Response> {
+    if ((req.headers.get('Upgrade') ?? '').toLowerCase() !== 'websocket') return new Response('expected a WebSocket', { status: 426 });
+    const sub = JSON.parse(req.headers.get('X-Edgemq-Sub') ?? 'null') as PushSubscription | null;
+    if (!sub) return new Response('missing subscription', { status: 400 });
+    const f = this.enter(sub.route);
+    if (f) return Response.json({ error: f.failure }, { status: 404 });
+    const pair = new WebSocketPair();
+    const ws = pair[1];
+    this.ctx.storage.transactionSync(() => {
+      this.ensureGroup({ group: sub.group, key: sub.key, consumerId: sub.consumerId });
+      if (sub.filter !== null) this.sql.exec('INSERT OR REPLACE INTO push_filters (conn, filter) VALUES (?, ?)', sub.connId, filterKey(sub.filter));
+    });
+    this.ctx.acceptWebSocket(ws, [sub.key]);
+    const st: SocketState = {
+      connId: sub.connId, key: sub.key, group: sub.group.name, consumerId: sub.consumerId,
+      connectedAt: Date.now(), credit: 0, hungry: false,
+    };
+    ws.serializeAttachment(st);
+    return new Response(null, { status: 101, webSocket: pair[0] });
+  }
+
+  async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
+    const st = ws.deserializeAttachment() as SocketState;
+    let f: BrokerControl;
+    try { f = JSON.parse(typeof data === 'string' ? data : new TextDecoder().decode(data)); } catch { return; }
+    if (f.type === 'credit') {
+      st.credit += Math.max(0, Math.floor(f.n));
+      st.hungry = false;
+      ws.serializeAttachment(st);
+      this.pump();
+      return;
+    }
+    if (f.type !== 'ack' && f.type !== 'nack') return;
+    const cfg = this.consume.configOf(st.key);
+    if (!cfg || !this.route) return;
+    const group = { ...cfg, name: st.group } as GroupConfig;
+    const refs: HandleRef[] = [];
+    let invalid = 0;
+    for (const h of f.receiptHandles) {
+      const d = decodeReceiptHandle(h);
+      if (!d || d.queueId !== this.route.queueId || d.incarnation !== this.route.topic.incarnation) { invalid++; continue; }
+      refs.push({ leaseId: d.leaseId, offset: d.offset, attempt: d.attempt, groupHash: d.groupHash });
+    }
+    const results = this.ctx.storage.transactionSync(() =>
+      this.settle(group, refs, f.type === 'nack', f.type === 'nack' ? f.delayMs : undefined, Date.now()));
+    invalid += results.filter((r) => r === 'INVALID').length;
+    if (invalid) ws.send(JSON.stringify({ type: 'error', code: 'INVALID_RECEIPT_HANDLE', message: `${invalid} receipt handle(s) are not of this group` }));
+    this.afterSettle();
+  }
+
+  async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    this.socketGone(ws);
+    try { ws.close(code === 1005 || code === 1006 ? 1000 : code, 'closed'); } catch { /* already closed */ }
+  }
+
+  async webSocketError(ws: WebSocket): Promise<void> { this.socketGone(ws); }
+
+  /** A consumer went away: its unacked messages go back to the group at once. */
+  private socketGone(ws: WebSocket): void {
+    const st = ws.deserializeAttachment() as SocketState | null;
+    if (!st) return;
+    ws.serializeAttachment(null);
+    this.ctx.storage.transactionSync(() => {
+      this.returnLeases(st.connId, Date.now());
+      this.sql.exec('DELETE FROM push_filters WHERE conn = ?', st.connId);
+    });
+    this.pump();
+  }
+
+  /** Each message a connection held is a failed delivery, redelivered with no backoff. */
+  private returnLeases(connId: string, now: number): void {
+    for (const l of this.consume.leasesOf(connId)) {
+      this.consume.deleteLease(l.id);
+      const cfg = this.consume.configOf(l.grp);
+      if (cfg) for (const [off, attempt] of l.items) this.failed(l.grp, { off, attempt }, cfg, now, 0);
+    }
+  }
+
+  private socketFilter(connId: string): Predicate {
+    const row = this.sql.exec<{ filter: string }>('SELECT filter FROM push_filters WHERE conn = ?', connId).toArray()[0];
+    return this.predicate(row ? parseFilterKey(row.filter) : null);
+  }
+
+  /**
+   * Pushes what is available to the sockets that have credit, taking turns so that the
+   * consumers of a group share the messages (RocketMQ 5's message-level load balancing).
+   * A socket out of credit with more to send says so once (`hungry`), and the relay grants more.
+   */
+  private pump(): void {
+    if (this.pumping || !this.route) return;
+    const sockets = this.ctx.getWebSockets();
+    if (!sockets.length) return;
+    this.pumping = true;
+    try {
+      const now = Date.now();
+      const turn = this.pumpTurn++;
+      for (let i = 0; i < sockets.length; i++) {
+        const ws = sockets[(turn + i) % sockets.length];
+        const st = ws.deserializeAttachment() as SocketState | null;
+        if (!st) continue;
+        if (st.credit > 0) {
+          const cfg = this.consume.configOf(st.key);
+          if (!cfg) continue;
+          const pred = this.socketFilter(st.connId);
+          const batch = this.ctx.storage.transactionSync(() => this.deliver(st.key, st.credit, pred, cfg.invisibleMs, st.connId, now));
+          if (batch.length) {
+            ws.send(JSON.stringify({ type: 'messages', messages: batch }));
+            st.credit -= batch.length;
+            ws.serializeAttachment(st);
+          }
+        }
+        if (st.credit === 0 && !st.hungry && this.available(st.key, now)) {
+          st.hungry = true;
+          ws.serializeAttachment(st);
+          ws.send('{"type":"hungry"}');
+        }
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private available(key: string, now: number): boolean {
+    return this.consume.nextOf(key) < this.log.maxOffset || this.consume.hasDueRetry(key, now);
+  }
+
+  private pushConsumers(group: string): PushConsumer[] {
+    return this.ctx.getWebSockets().map((ws) => ws.deserializeAttachment() as SocketState | null)
+      .filter((st): st is SocketState => !!st && st.group === group)
+      .map((st) => ({ consumerId: st.consumerId, connectedAt: st.connectedAt }));
+  }
+
   // ---- admin -------------------------------------------------------------------------------
 
   async status(route: QueueRoute): Promise<LogStatus & { queueId: number; scheduled: number } | Failure> {
@@ -330,7 +520,7 @@ export class Broker extends DurableObject<Env> {
   }
 
   /** The group's position here; `keys` are its state keys (several when broadcasting). */
-  async groupStatus(route: QueueRoute, keys: string[] | { prefix: string }): Promise<QueueGroupStatus & { consumers: PullConsumer[] } | Failure> {
+  async groupStatus(route: QueueRoute, keys: string[] | { prefix: string }): Promise<QueueGroupStatus & { consumers: PullConsumer[]; pushConsumers: PushConsumer[] } | Failure> {
     const f = this.enter(route); if (f) return f;
     const list = Array.isArray(keys) ? keys : this.consume.groups().filter((g) => g.startsWith(keys.prefix));
     const end = this.log.maxOffset;
@@ -338,7 +528,7 @@ export class Broker extends DurableObject<Env> {
     for (const k of list) {
       const s = this.consume.state(k);
       if (!s) continue;
-      consumerOffset = Math.min(consumerOffset, s.consumerOffset);
+      consumerOffset = Math.min(consumerOffset, s.consumerOffset, this.fifo.minOffset(k) ?? Infinity);
       inflight += s.inflight; retrying += s.retrying;
     }
     // offsets below the log's start were deleted by retention (a lease may still name one): none is lag
@@ -348,7 +538,7 @@ export class Broker extends DurableObject<Env> {
       .filter(([, t]) => Date.now() - t < 120_000).map(([consumerId, lastSeen]) => ({ consumerId, lastSeen }));
     return {
       queueId: route.queueId, brokerOffset: end, consumerOffset, lag: Math.max(end - consumerOffset, 0),
-      inflight, retrying, consumers: seen,
+      inflight, retrying, consumers: seen, pushConsumers: this.pushConsumers(name),
     };
   }
 
@@ -363,10 +553,11 @@ export class Broker extends DurableObject<Env> {
     else off = Math.min(Math.max(to.offset, min), max);
     this.ctx.storage.transactionSync(() => {
       if (c.group.mode === 'BROADCASTING' && c.consumerId === null) {
-        for (const g of this.consume.groups()) if (g.startsWith(`${c.group.name}\u001f`)) this.consume.reset(g, off);
+        for (const g of this.consume.groups()) if (g.startsWith(`${c.group.name}\u001f`)) { this.consume.reset(g, off); this.fifo.drop(g); }
       } else {
         this.ensureGroup(c);
         this.consume.reset(c.key, off);
+        this.fifo.drop(c.key);
       }
     });
     this.wake();
@@ -376,7 +567,9 @@ export class Broker extends DurableObject<Env> {
   async dropGroup(route: QueueRoute, prefixOrKey: string): Promise<void | Failure> {
     const f = this.enter(route); if (f) return f;
     this.ctx.storage.transactionSync(() => {
-      for (const g of this.consume.groups()) if (g === prefixOrKey || g.startsWith(`${prefixOrKey}\u001f`)) this.consume.drop(g);
+      for (const g of this.consume.groups()) {
+        if (g === prefixOrKey || g.startsWith(`${prefixOrKey}\u001f`)) { this.consume.drop(g); this.fifo.drop(g); }
+      }
     });
     this.pullConsumers.delete(prefixOrKey);
   }
@@ -413,7 +606,7 @@ export class Broker extends DurableObject<Env> {
         const cfg = this.consume.configOf(l.grp);
         this.consume.deleteLease(l.id);
         if (!cfg) continue;
-        for (const [off, attempt] of l.items) this.consume.fail(l.grp, { off, attempt }, cfg, now);
+        for (const [off, attempt] of l.items) this.failed(l.grp, { off, attempt }, cfg, now);
       }
       // scheduled messages that are due join the log, keeping their ids
       const due = this.schedule.due(now);
@@ -425,11 +618,12 @@ export class Broker extends DurableObject<Env> {
       }
       // retention
       const cut = now - topic.retentionHours * 3_600_000;
-      if (this.log.deleteBefore(cut) > 0) this.consume.dropBelow(this.log.minOffset);
+      if (this.log.deleteBefore(cut) > 0) { this.consume.dropBelow(this.log.minOffset); this.fifo.dropBelow(this.log.minOffset); }
       this.dedup.purge(now);
     });
     if (woke || this.waiters.size) this.wake();
     await this.flushDeadLetters();
+    this.pump();
     this.rearm();
   }
 

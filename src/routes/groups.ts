@@ -56,7 +56,7 @@ export function groupRoutes(app: App) {
     const all = await nameServer(c.env).listGroups();
     const groups = await Promise.all(all.map(async ({ group, subscriptions }) => {
       const qs = await groupQueues(c.env, group, subscriptions);
-      const consumers = new Set(qs.flatMap((q) => q.consumers.map((x) => x.consumerId)));
+      const consumers = new Set(qs.flatMap((q) => [...q.consumers, ...q.pushConsumers].map((x) => x.consumerId)));
       return { name: group.name, mode: group.mode, lag: qs.reduce((n, q) => n + q.lag, 0), consumers: consumers.size };
     }));
     return c.json({ groups });
@@ -70,17 +70,25 @@ export function groupRoutes(app: App) {
     const d = await nameServer(c.env).groupDetail(name);
     if (!d) throw new ApiError('GROUP_NOT_FOUND', `group "${name}" does not exist`);
     const qs = await groupQueues(c.env, d.group, d.subscriptions);
-    const consumers = new Map<string, { consumerId: string; transport: 'pull'; topic: string; lastSeen: number }>();
-    for (const q of qs) for (const x of q.consumers) {
-      const k = `${q.topic}\u0000${x.consumerId}`;
-      const prev = consumers.get(k);
-      if (!prev || prev.lastSeen < x.lastSeen) consumers.set(k, { consumerId: x.consumerId, transport: 'pull', topic: q.topic, lastSeen: x.lastSeen });
+    type Live = { consumerId: string; transport: 'pull' | 'ws'; topic: string; lastSeen?: number; connectedAt?: number };
+    const consumers = new Map<string, Live>();
+    for (const q of qs) {
+      for (const x of q.consumers) {
+        const k = `pull\u0000${q.topic}\u0000${x.consumerId}`;
+        const prev = consumers.get(k);
+        if (!prev || prev.lastSeen! < x.lastSeen) consumers.set(k, { consumerId: x.consumerId, transport: 'pull', topic: q.topic, lastSeen: x.lastSeen });
+      }
+      for (const x of q.pushConsumers) {
+        const k = `ws\u0000${q.topic}\u0000${x.consumerId}`;
+        const prev = consumers.get(k);
+        if (!prev || prev.connectedAt! > x.connectedAt) consumers.set(k, { consumerId: x.consumerId, transport: 'ws', topic: q.topic, connectedAt: x.connectedAt });
+      }
     }
     return c.json({
       ...groupOut(d.group),
       subscriptions: subscriptionsOut(d.subscriptions),
       consumers: [...consumers.values()],
-      queues: qs.map(({ consumers: _c, ...q }) => q),
+      queues: qs.map(({ consumers: _c, pushConsumers: _p, ...q }) => q),
       lag: qs.reduce((n, q) => n + q.lag, 0),
     });
   });

@@ -47,6 +47,11 @@ export class ConsumeState {
     return row.next;
   }
 
+  /** The group's `next` offset (0 for a group not seen yet). */
+  nextOf(grp: string): number {
+    return this.sql.exec<{ next: number }>('SELECT next FROM cgroups WHERE grp = ?', grp).toArray()[0]?.next ?? 0;
+  }
+
   hasGroup(grp: string): boolean {
     return this.sql.exec('SELECT 1 FROM cgroups WHERE grp = ?', grp).toArray().length > 0;
   }
@@ -146,6 +151,24 @@ export class ConsumeState {
     return this.sql.exec<{ grp: string; id: number; deadline: number; consumer: string | null; items: string }>(
       'SELECT grp, id, deadline, consumer, items FROM leases WHERE deadline <= ? ORDER BY deadline LIMIT ?', now, limit,
     ).toArray().map((r) => ({ ...r, items: JSON.parse(r.items) as Item[] }));
+  }
+
+  /** Leases held by one consumer connection (push), to return when it goes. */
+  leasesOf(consumer: string): Lease[] {
+    return this.sql.exec<{ grp: string; id: number; deadline: number; consumer: string | null; items: string }>(
+      'SELECT grp, id, deadline, consumer, items FROM leases WHERE consumer = ?', consumer,
+    ).toArray().map((r) => ({ ...r, items: JSON.parse(r.items) as Item[] }));
+  }
+
+  /** Consumers that hold leases and whose ids start with `prefix`. */
+  leaseHolders(prefix: string): string[] {
+    return this.sql.exec<{ c: string }>('SELECT DISTINCT consumer AS c FROM leases WHERE consumer >= ? AND consumer < ?',
+      prefix, `${prefix}\uffff`).toArray().map((r) => r.c);
+  }
+
+  /** Puts a released FIFO message (or any message) up for delivery at once. */
+  release(grp: string, off: number, attempt: number, now: number): void {
+    this.sql.exec('INSERT OR REPLACE INTO retries (grp, off, attempt, due, dlq) VALUES (?, ?, ?, ?, 0)', grp, off, attempt, now);
   }
 
   deleteLease(id: number): void {

@@ -30,6 +30,13 @@ export const BROKER_MIGRATIONS: string[] = [
      due INTEGER NOT NULL, dlq INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (grp, off)) WITHOUT ROWID;
    CREATE INDEX retries_grp_due ON retries(grp, dlq, due);
    CREATE INDEX retries_due ON retries(dlq, due);`,
+  // push consumers and FIFO message groups
+  `CREATE INDEX leases_consumer ON leases(consumer);
+   -- FIFO messages a group reached and has not finished: the lowest offset per mg is out, the rest held
+   CREATE TABLE fifo (grp TEXT NOT NULL, mg TEXT NOT NULL, off INTEGER NOT NULL, PRIMARY KEY (grp, mg, off)) WITHOUT ROWID;
+   CREATE INDEX fifo_off ON fifo(grp, off);
+   -- the filter of each push connection (too long for a socket attachment)
+   CREATE TABLE push_filters (conn TEXT PRIMARY KEY, filter TEXT) WITHOUT ROWID;`,
 ];
 
 export const NAMESERVER_MIGRATIONS: string[] = [

@@ -1,0 +1,127 @@
+/**
+ * A topic-level push subscription: the client's WebSocket ends in the Worker, which opens one
+ * upstream WebSocket per queue to that queue's Broker (where it is hibernatable, so an idle
+ * subscription costs no object time) and relays frames both ways.
+ *
+ * Flow control is credit-based: the relay owns the connection's `maxInflight` budget and grants
+ * credit to brokers; a broker pushes at most its credit, and says `hungry` when it has more to
+ * send. Credit freed by acks goes first to hungry brokers, else back where it came from.
+ */
+import { ApiError } from '../model/errors';
+import { decodeReceiptHandle } from '../model/ids';
+import { ClientFrame } from '../model/frames';
+import { LIMITS } from '../model/limits';
+import type { TopicRoute } from '../objects/names';
+import { describeIssues, deeperThan } from './validate';
+
+export interface Upstream { ws: WebSocket; granted: number }
+
+const MAX_FRAME_BYTES = LIMITS.controlRequestBytesMax;
+
+export class Relay {
+  private inflight = new Map<string, number>(); // receipt handle -> queueId
+  private hungry = new Set<number>();
+  private closed = false;
+
+  constructor(private client: WebSocket, private up: Upstream[], private topic: TopicRoute, private budget: number) {}
+
+  /** Wires both sides and hands out the first credit evenly. */
+  start(): void {
+    this.client.addEventListener('message', (e) => this.fromClient(e.data));
+    this.client.addEventListener('close', () => this.close(1000, 'client closed'));
+    this.client.addEventListener('error', () => this.close(1011, 'client error'));
+    this.up.forEach((u, q) => {
+      u.ws.addEventListener('message', (e) => this.fromBroker(q, e.data));
+      u.ws.addEventListener('close', () => this.close(1012, 'a broker restarted: reconnect to continue'));
+      u.ws.addEventListener('error', () => this.close(1012, 'a broker failed: reconnect to continue'));
+    });
+    const n = this.up.length;
+    this.up.forEach((_, q) => this.grant(q, Math.floor(this.budget / n) + (q < this.budget % n ? 1 : 0)));
+  }
+
+  private free(): number {
+    return this.budget - this.inflight.size - this.up.reduce((s, u) => s + u.granted, 0);
+  }
+
+  private grant(q: number, n: number): void {
+    if (n <= 0 || this.closed) return;
+    this.up[q].granted += n;
+    this.hungry.delete(q);
+    this.up[q].ws.send(JSON.stringify({ type: 'credit', n }));
+  }
+
+  /** Hands free credit to hungry brokers first, else to the queue it came back from. */
+  private distribute(from?: number): void {
+    let free = this.free();
+    while (free > 0 && this.hungry.size) {
+      for (const q of [...this.hungry]) {
+        if (free <= 0) break;
+        const share = Math.max(1, Math.floor(free / this.hungry.size));
+        this.grant(q, share);
+        free -= share;
+      }
+    }
+    if (free > 0 && from !== undefined) this.grant(from, free);
+  }
+
+  private error(code: string, message: string): void {
+    if (!this.closed) this.client.send(JSON.stringify({ type: 'error', code, message }));
+  }
+
+  private fromBroker(q: number, data: unknown): void {
+    if (typeof data !== 'string') return;
+    let f: { type?: string; messages?: { receiptHandle: string }[] };
+    try { f = JSON.parse(data); } catch { return; }
+    if (f.type === 'messages' && f.messages) {
+      for (const m of f.messages) this.inflight.set(m.receiptHandle, q);
+      this.up[q].granted = Math.max(0, this.up[q].granted - f.messages.length);
+      this.client.send(data); // relayed as the broker encoded it
+    } else if (f.type === 'hungry') {
+      this.hungry.add(q);
+      this.distribute();
+    } else if (f.type === 'error') {
+      this.client.send(data);
+    }
+  }
+
+  private fromClient(data: unknown): void {
+    try {
+      if (typeof data !== 'string') throw new ApiError('BAD_REQUEST', 'frames are JSON text, not binary');
+      if (data.length > MAX_FRAME_BYTES) throw new ApiError('BAD_REQUEST', `a frame is at most ${MAX_FRAME_BYTES} bytes`);
+      let v: unknown;
+      try { v = JSON.parse(data); } catch { throw new ApiError('BAD_REQUEST', 'the frame is not valid JSON'); }
+      if (deeperThan(v, 8)) throw new ApiError('BAD_REQUEST', 'the frame is nested too deeply');
+      const r = ClientFrame.safeParse(v);
+      if (!r.success) throw new ApiError('BAD_REQUEST', `bad frame: ${describeIssues(r.error)}; send {"type":"ack"|"nack","receiptHandles":[...]}`);
+      const f = r.data;
+      const byQueue = new Map<number, string[]>();
+      const bad: string[] = [];
+      const from = new Map<number, number>();
+      for (const h of f.receiptHandles) {
+        const d = decodeReceiptHandle(h);
+        if (!d || d.incarnation !== this.topic.incarnation || d.queueId >= this.up.length) { bad.push(h); continue; }
+        const l = byQueue.get(d.queueId) ?? [];
+        l.push(h);
+        byQueue.set(d.queueId, l);
+        if (this.inflight.delete(h)) from.set(d.queueId, (from.get(d.queueId) ?? 0) + 1);
+      }
+      for (const [q, hs] of byQueue) {
+        this.up[q].ws.send(JSON.stringify(f.type === 'nack'
+          ? { type: 'nack', receiptHandles: hs, delayMs: f.delayMs } : { type: 'ack', receiptHandles: hs }));
+      }
+      // freed credit: hungry brokers first, then back to the queues the acked messages came from
+      for (const [q] of from) this.distribute(q);
+      if (bad.length) this.error('INVALID_RECEIPT_HANDLE', `${bad.length} receipt handle(s) are not of this topic: ${bad.slice(0, 3).join(', ')}`);
+    } catch (e) {
+      if (e instanceof ApiError) this.error(e.code, e.message);
+      else this.error('INTERNAL', 'the frame could not be handled');
+    }
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const u of this.up) { try { u.ws.close(1000, 'subscription closed'); } catch { /* already closed */ } }
+    try { this.client.close(code, reason); } catch { /* already closed */ }
+  }
+}
