@@ -8,6 +8,8 @@ import { LIMITS } from './model/limits';
 import { groupRoutes } from './routes/groups';
 import { messageRoutes } from './routes/messages';
 import { pushRoutes } from './routes/push';
+import { queryRoutes } from './routes/query';
+import { transactionRoutes } from './routes/transactions';
 import { subscriptionRoutes } from './routes/subscriptions';
 import { systemRoutes } from './routes/system';
 import { topicRoutes } from './routes/topics';
@@ -57,5 +59,7 @@ messageRoutes(app);
 groupRoutes(app);
 subscriptionRoutes(app);
 pushRoutes(app);
+transactionRoutes(app);
+queryRoutes(app);
 
 export default app;

@@ -4,8 +4,8 @@
  * a receipt handle names the queue, the lease and the delivery it came from.
  */
 
-/** Kinds of message id: a log offset, or a sequence in the broker's schedule/transaction store. */
-export const enum IdKind { Log = 0, Pending = 1 }
+/** Kinds of id: a log offset, a pending (scheduled or half) message's sequence, or a transaction. */
+export const enum IdKind { Log = 0, Pending = 1, Tx = 2 }
 
 export interface MessageIdParts { incarnation: string; queueId: number; kind: IdKind; seq: number }
 
@@ -16,7 +16,7 @@ export function encodeMessageId(p: MessageIdParts): string {
 }
 
 export function decodeMessageId(id: string): MessageIdParts | null {
-  if (!/^[0-9A-F]{8}[0-9A-F]{2}[01][0-9A-F]{13}$/.test(id)) return null;
+  if (!/^[0-9A-F]{8}[0-9A-F]{2}[012][0-9A-F]{13}$/.test(id)) return null;
   return {
     incarnation: id.slice(0, 8),
     queueId: parseInt(id.slice(8, 10), 16),

@@ -38,7 +38,7 @@ function depthOf(v: unknown, limit: number, d = 0): number {
 }
 
 /** Validates what the schema cannot (body vs encoding, sizes, topic type) and builds the record. */
-export function prepare(m: MessageInput, topic: TopicConfig, now: number, where = ''): Outgoing {
+export function prepare(m: MessageInput, topic: TopicConfig, now: number, where = '', transactional = false): Outgoing {
   const at = (f: string) => `${where}${f}`;
   if (m.body === undefined) throw new ApiError('BAD_REQUEST', `${at('body')} is required: a string or any JSON value`);
   const encoding: Encoding = m.encoding ?? (typeof m.body === 'string' ? 'text' : 'json');
@@ -87,7 +87,10 @@ export function prepare(m: MessageInput, topic: TopicConfig, now: number, where 
   if (scheduled && m.messageGroup !== undefined) {
     throw new ApiError('MESSAGE_TYPE_MISMATCH', `${where || 'a message'} cannot be both FIFO (messageGroup) and scheduled (deliverAt/delayMs)`);
   }
-  checkType(topic, { fifo: m.messageGroup !== undefined, scheduled, transactional: false }, where);
+  if (scheduled && transactional) {
+    throw new ApiError('MESSAGE_TYPE_MISMATCH', `${where || 'a message'} in a transaction cannot be scheduled (deliverAt/delayMs)`);
+  }
+  checkType(topic, { fifo: m.messageGroup !== undefined, scheduled, transactional }, where);
   if (da !== undefined && da <= now) da = undefined; // already due: an ordinary message
 
   const rec: Rec = { b, e: ENC[encoding], bt: now };

@@ -171,3 +171,20 @@ export const ChangeInvisibility = z.object({
 export const ErrorSchema = z.object({
   error: z.object({ code: z.string(), message: z.string() }),
 }).openapi('Error');
+
+export const TxCreate = z.object({
+  messages: z.array(MessageInput).min(1),
+  checkUrl: z.string().max(2048).url().refine((u) => /^https?:\/\//i.test(u), 'must be an http(s) URL').optional(),
+  checkAfterMs: int(0, 86_400_000).default(6000),
+  checkIntervalMs: int(1000, 86_400_000).default(30_000),
+  maxChecks: int(1, 100).default(15),
+  timeoutMs: int(1000, 7 * 86_400_000).default(60_000),
+}).strict().openapi('TransactionCreate');
+
+export const TxCreated = z.object({
+  transactionId: z.string(), messages: z.array(z.object({ messageId: z.string() })),
+}).openapi('TransactionCreated');
+
+export const TxResolved = z.object({
+  transactionId: z.string(), state: z.enum(['COMMITTED', 'ROLLED_BACK']),
+}).openapi('TransactionResolved');

@@ -16,7 +16,8 @@ import { CommitLog, type LogEntry, type LogStatus } from '../storage/commitlog';
 import { ConsumeState, type ConsumeConfig, type Item, type Taken } from '../storage/consume';
 import { Dedup } from '../storage/dedup';
 import { Fifo } from '../storage/fifo';
-import { Schedule } from '../storage/schedule';
+import { PendingState, Schedule } from '../storage/schedule';
+import { Transactions, TxState, type TxOpts } from '../storage/transactions';
 import { BROKER_MIGRATIONS, migrate } from '../storage/schema';
 import { broker, dlqTopicName, nameServer, type QueueRoute } from './names';
 
@@ -68,6 +69,7 @@ export class Broker extends DurableObject<Env> {
   private pullConsumers = new Map<string, Map<string, number>>();
   private flushing: Promise<void> | null = null;
   private fifo!: Fifo;
+  private txs!: Transactions;
   private pumping = false;
   private pumpTurn = 0;
 
@@ -82,6 +84,7 @@ export class Broker extends DurableObject<Env> {
       this.dedup = new Dedup(this.sql);
       this.schedule = new Schedule(this.sql);
       this.fifo = new Fifo(this.sql);
+      this.txs = new Transactions(this.sql);
       this.dropped = this.getMeta('dropped') === '1';
       const r = this.getMeta('route');
       if (r) { this.route = JSON.parse(r); this.routeJson = r; }
@@ -377,6 +380,128 @@ export class Broker extends DurableObject<Env> {
     });
   }
 
+  // ---- scheduled and transactional messages ---------------------------------------------------
+
+  private pendingId(seq: number): string {
+    const r = this.route!;
+    return encodeMessageId({ incarnation: r.topic.incarnation, queueId: r.queueId, kind: IdKind.Pending, seq });
+  }
+
+  /** Recalls a scheduled message that is not yet due. */
+  async recall(route: QueueRoute, seq: number): Promise<{ recalled: true } | Failure> {
+    const f = this.enter(route); if (f) return f;
+    const p = this.schedule.get(seq);
+    if (!p) return fail('MESSAGE_NOT_FOUND', 'no such message');
+    if (this.schedule.recall(seq, Date.now())) return { recalled: true };
+    const why = p.state === PendingState.Delivered ? 'it is already due and was delivered to the queue'
+      : p.state === PendingState.Recalled ? 'it was already recalled'
+      : 'it is a transactional (half) message: roll its transaction back instead';
+    return fail('CONFLICT', `the message cannot be recalled: ${why}`);
+  }
+
+  /** Stores half messages, invisible until their transaction commits. */
+  async prepare(route: QueueRoute, msgs: Outgoing[], opts: TxOpts): Promise<{ transactionId: string; messages: { messageId: string }[] } | Failure> {
+    const f = this.enter(route); if (f) return f;
+    const now = Date.now();
+    const out = this.ctx.storage.transactionSync(() => {
+      const tx = this.txs.open(opts, now);
+      const ids = msgs.map((m) => this.pendingId(this.schedule.addHalf(m.rec, m.size, tx)));
+      return { tx, ids };
+    });
+    this.armAlarm(now + (opts.checkUrl ? opts.checkAfterMs : opts.timeoutMs));
+    return {
+      transactionId: encodeMessageId({ incarnation: route.topic.incarnation, queueId: route.queueId, kind: IdKind.Tx, seq: out.tx }),
+      messages: out.ids.map((messageId) => ({ messageId })),
+    };
+  }
+
+  /** Commits or rolls back; the same decision again answers the same, a different one is 409. */
+  async resolve(route: QueueRoute, txId: number, decision: 'COMMIT' | 'ROLLBACK'): Promise<{ state: 'COMMITTED' | 'ROLLED_BACK' } | Failure> {
+    const f = this.enter(route); if (f) return f;
+    const r = this.applyDecision(txId, decision, Date.now());
+    if (r === null) return fail('TRANSACTION_NOT_FOUND', 'no such transaction (or it was resolved so long ago that it was forgotten)');
+    return r;
+  }
+
+  private applyDecision(txId: number, decision: 'COMMIT' | 'ROLLBACK', now: number): { state: 'COMMITTED' | 'ROLLED_BACK' } | Failure | null {
+    const tx = this.txs.get(txId);
+    if (!tx) return null;
+    const want = decision === 'COMMIT' ? TxState.Committed : TxState.RolledBack;
+    const name = (s: TxState) => (s === TxState.Committed ? 'COMMITTED' : 'ROLLED_BACK') as 'COMMITTED' | 'ROLLED_BACK';
+    if (tx.state !== TxState.Open) {
+      if (tx.state === want) return { state: name(want) };
+      return fail('TRANSACTION_RESOLVED', `the transaction was already ${name(tx.state).toLowerCase().replace('_', ' ')}`);
+    }
+    this.ctx.storage.transactionSync(() => {
+      if (want === TxState.Committed) {
+        const halves = this.schedule.halves(txId);
+        if (halves.length) {
+          const recs = halves.map((h) => ({ ...h.rec, i: this.pendingId(h.seq) }));
+          const { base, ts } = this.log.append(recs, halves.map((h) => h.size), now);
+          this.schedule.delivered(halves.map((h) => h.seq), base, now);
+          this.armAlarm(ts + this.route!.topic.retentionHours * 3_600_000);
+        }
+      } else this.schedule.rollBack(txId, now);
+      this.txs.resolve(txId, want, now);
+    });
+    if (want === TxState.Committed) { this.wake(); this.pump(); }
+    return { state: name(want) };
+  }
+
+  /** Transactions past their check time: ask the producer's checkUrl, or roll back. */
+  private async checkTransactions(now: number): Promise<void> {
+    for (const tx of this.txs.due(now)) {
+      const o = tx.opts;
+      if (!o.checkUrl || tx.checks >= o.maxChecks) { this.applyDecision(tx.id, 'ROLLBACK', now); continue; }
+      const answer = await this.askProducer(tx.id, o.checkUrl, tx.checks + 1);
+      if (answer === 'COMMIT' || answer === 'ROLLBACK') this.applyDecision(tx.id, answer, Date.now());
+      else if (tx.checks + 1 >= o.maxChecks) this.applyDecision(tx.id, 'ROLLBACK', Date.now());
+      else this.txs.checked(tx.id, Date.now() + o.checkIntervalMs);
+    }
+  }
+
+  /** One check-back; a timeout, an error or a garbage answer is UNKNOWN. */
+  private async askProducer(txId: number, url: string, checkTimes: number): Promise<'COMMIT' | 'ROLLBACK' | 'UNKNOWN'> {
+    const r = this.route!;
+    const body = {
+      topic: r.topic.name,
+      transactionId: encodeMessageId({ incarnation: r.topic.incarnation, queueId: r.queueId, kind: IdKind.Tx, seq: txId }),
+      messageIds: this.schedule.txSeqs(txId).map((s) => this.pendingId(s)),
+      checkTimes,
+    };
+    try {
+      const res = await fetch(url, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+        signal: AbortSignal.timeout(5000),
+      });
+      if (!res.ok) return 'UNKNOWN';
+      const text = await res.text();
+      if (text.length > 4096) return 'UNKNOWN';
+      const state = (JSON.parse(text) as { state?: unknown })?.state;
+      return state === 'COMMIT' || state === 'ROLLBACK' ? state : 'UNKNOWN';
+    } catch {
+      return 'UNKNOWN';
+    }
+  }
+
+  /** One message by position or pending id, with its state (for query and recall). */
+  async getMessage(route: QueueRoute, where: { off: number } | { seq: number }): Promise<Record<string, unknown> | null | Failure> {
+    const f = this.enter(route); if (f) return f;
+    if ('off' in where) {
+      const e = this.log.read(where.off);
+      return e ? { ...this.present(e), state: 'STORED' } : null;
+    }
+    const p = this.schedule.get(where.seq);
+    if (!p) return null;
+    if (p.state === PendingState.Delivered && p.off !== null) {
+      const e = this.log.read(p.off);
+      if (e) return { ...this.present(e), state: 'STORED' };
+    }
+    if (p.state === PendingState.RolledBack) return null;
+    const state = p.state === PendingState.Half ? 'HALF' : p.state === PendingState.Recalled ? 'RECALLED' : 'SCHEDULED';
+    return { ...this.present({ off: -1, ts: p.rec.bt, rec: { ...p.rec, i: this.pendingId(p.seq) } }), queueOffset: null, state };
+  }
+
   // ---- push over hibernatable WebSockets ---------------------------------------------------
 
   /** A relay opens one socket per queue (src/worker/relay.ts); it is accepted hibernatable. */
@@ -612,15 +737,18 @@ export class Broker extends DurableObject<Env> {
       const due = this.schedule.due(now);
       if (due.length) {
         const recs = due.map((d) => ({ ...d.rec, i: encodeMessageId({ incarnation: topic.incarnation, queueId: this.route!.queueId, kind: IdKind.Pending, seq: d.seq }) }));
-        this.log.append(recs, due.map((d) => d.size), now);
-        this.schedule.remove(due.map((d) => d.seq));
+        const { base } = this.log.append(recs, due.map((d) => d.size), now);
+        this.schedule.delivered(due.map((d) => d.seq), base, now);
         woke = true;
       }
       // retention
       const cut = now - topic.retentionHours * 3_600_000;
       if (this.log.deleteBefore(cut) > 0) { this.consume.dropBelow(this.log.minOffset); this.fifo.dropBelow(this.log.minOffset); }
       this.dedup.purge(now);
+      this.schedule.purge(cut);
+      this.txs.purge(cut);
     });
+    await this.checkTransactions(now);
     if (woke || this.waiters.size) this.wake();
     await this.flushDeadLetters();
     this.pump();
@@ -632,7 +760,7 @@ export class Broker extends DurableObject<Env> {
     const topic = this.route?.topic;
     const oldest = this.log.oldestTimestamp();
     const candidates = [
-      this.consume.nextDue(Date.now()), this.schedule.nextDue(), this.dedup.nextDue(),
+      this.consume.nextDue(Date.now()), this.schedule.nextDue(), this.dedup.nextDue(), this.txs.nextDue(),
       oldest !== null && topic ? oldest + topic.retentionHours * 3_600_000 : null,
     ].filter((x): x is number => x !== null);
     if (candidates.length) this.armAlarm(Math.max(Math.min(...candidates), Date.now() + 1));

@@ -47,8 +47,10 @@ export function pushRoutes(app: App) {
     if (query.filter && query.sql) throw new ApiError('INVALID_FILTER', 'give either filter (a tag expression) or sql, not both');
     const spec: FilterSpec | null = query.sql ? { sql: query.sql } : query.filter ? query.filter : null;
     compileFilter(spec);
+    // BROADCASTING needs the client's own consumerId (its offsets are kept under it): consumerRef
+    // refuses a missing one; a CLUSTERING consumer without one gets a name for the group listing
+    const ref = consumerRef(group, query.consumerId);
     const consumerId = query.consumerId ?? `anon-${crypto.randomUUID().slice(0, 8)}`;
-    const ref = consumerRef(group, consumerId);
     await subscribe(c.env, group.name, topic.name, spec === null ? null : filterKey(spec));
     const sub = { group, key: ref.key, consumerId, filter: spec, connId: `ws:${crypto.randomUUID()}` };
     const opened = await Promise.allSettled(Array.from({ length: topic.queues }, (_, q) => openUpstream(c.env, topic, q, sub)));

@@ -37,6 +37,19 @@ export const BROKER_MIGRATIONS: string[] = [
    CREATE INDEX fifo_off ON fifo(grp, off);
    -- the filter of each push connection (too long for a socket attachment)
    CREATE TABLE push_filters (conn TEXT PRIMARY KEY, filter TEXT) WITHOUT ROWID;`,
+  // pending messages (scheduled and half) keep their row after they resolve, for query and recall
+  `ALTER TABLE scheduled ADD COLUMN state INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE scheduled ADD COLUMN off INTEGER;
+   ALTER TABLE scheduled ADD COLUMN tx INTEGER;
+   ALTER TABLE scheduled ADD COLUMN resolved INTEGER;
+   DROP INDEX scheduled_due;
+   CREATE INDEX scheduled_state_due ON scheduled(state, due);
+   CREATE INDEX scheduled_tx ON scheduled(tx);
+   CREATE INDEX scheduled_resolved ON scheduled(resolved);
+   -- transactions (half messages): open until committed, rolled back, or timed out after checks
+   CREATE TABLE txs (id INTEGER PRIMARY KEY AUTOINCREMENT, state INTEGER NOT NULL, created INTEGER NOT NULL,
+     due INTEGER NOT NULL, checks INTEGER NOT NULL DEFAULT 0, opts TEXT NOT NULL, resolved INTEGER);
+   CREATE INDEX txs_state_due ON txs(state, due);`,
 ];
 
 export const NAMESERVER_MIGRATIONS: string[] = [
