@@ -2,7 +2,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
-import type { Env } from './env';
 import { ApiError } from './model/errors';
 import { LIMITS } from './model/limits';
 import { groupRoutes } from './routes/groups';
@@ -12,13 +11,14 @@ import { queryRoutes } from './routes/query';
 import { transactionRoutes } from './routes/transactions';
 import { subscriptionRoutes } from './routes/subscriptions';
 import { systemRoutes } from './routes/system';
+import { tokenRoutes } from './routes/tokens';
 import { topicRoutes } from './routes/topics';
-import { auth } from './worker/auth';
+import { auth, type AuthEnv } from './worker/auth';
 
 export { Broker } from './objects/Broker';
 export { NameServer } from './objects/NameServer';
 
-const app = new OpenAPIHono<{ Bindings: Env }>();
+const app = new OpenAPIHono<AuthEnv>();
 
 app.onError((err, c) => {
   if (err instanceof ApiError) {
@@ -39,6 +39,12 @@ app.onError((err, c) => {
 });
 
 app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: `no route for ${c.req.method} ${new URL(c.req.url).pathname}: see /v1/openapi.json` } }, 404));
+
+// API.md: responses are `application/json; charset=utf-8` (c.json sends no charset)
+app.use('*', async (c, next) => {
+  await next();
+  if (c.res.headers.get('Content-Type') === 'application/json') c.res.headers.set('Content-Type', 'application/json; charset=utf-8');
+});
 
 app.use('/v1/*', auth);
 
@@ -61,5 +67,6 @@ subscriptionRoutes(app);
 pushRoutes(app);
 transactionRoutes(app);
 queryRoutes(app);
+tokenRoutes(app);
 
 export default app;

@@ -188,3 +188,20 @@ export const TxCreated = z.object({
 export const TxResolved = z.object({
   transactionId: z.string(), state: z.enum(['COMMITTED', 'ROLLED_BACK']),
 }).openapi('TransactionResolved');
+
+export const Action = z.enum(['PUB', 'SUB', 'ADMIN']);
+export type Action = z.infer<typeof Action>;
+export const Permission = z.object({
+  resource: z.string().regex(/^(topic|group):(\*|%DLQ%[A-Za-z0-9_-]{1,120}|[A-Za-z0-9_-]{1,127})$/,
+    'must be topic:NAME, topic:*, group:NAME or group:*'),
+  actions: z.array(Action).min(1).max(3),
+}).strict();
+export type Permission = z.infer<typeof Permission>;
+export const TokenCreate = z.object({
+  name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must match ^[A-Za-z0-9_.-]{1,64}$'),
+  permissions: z.array(Permission).min(1).max(64),
+}).strict().openapi('TokenCreate');
+export const TokenInfo = z.object({
+  name: z.string(), permissions: z.array(Permission), createdAt: z.number().int(),
+}).openapi('Token');
+export const TokenCreated = TokenInfo.extend({ token: z.string().openapi({ description: 'shown once' }) }).openapi('TokenCreated');

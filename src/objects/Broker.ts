@@ -391,10 +391,13 @@ export class Broker extends DurableObject<Env> {
   async recall(route: QueueRoute, seq: number): Promise<{ recalled: true } | Failure> {
     const f = this.enter(route); if (f) return f;
     const p = this.schedule.get(seq);
-    if (!p) return fail('MESSAGE_NOT_FOUND', 'no such message');
-    if (this.schedule.recall(seq, Date.now())) return { recalled: true };
+    // a rolled-back half message is gone (as lookup says)
+    if (!p || p.state === PendingState.RolledBack) return fail('MESSAGE_NOT_FOUND', 'no such message');
+    const now = Date.now();
+    if (this.schedule.recall(seq, now)) return { recalled: true };
     const why = p.state === PendingState.Delivered ? 'it is already due and was delivered to the queue'
       : p.state === PendingState.Recalled ? 'it was already recalled'
+      : p.state === PendingState.Waiting ? 'it is already due and is being delivered to the queue'
       : 'it is a transactional (half) message: roll its transaction back instead';
     return fail('CONFLICT', `the message cannot be recalled: ${why}`);
   }
@@ -497,7 +500,8 @@ export class Broker extends DurableObject<Env> {
       const e = this.log.read(p.off);
       if (e) return { ...this.present(e), state: 'STORED' };
     }
-    if (p.state === PendingState.RolledBack) return null;
+    // rolled back, or delivered and since deleted by retention: not SCHEDULED
+    if (p.state === PendingState.RolledBack || p.state === PendingState.Delivered) return null;
     const state = p.state === PendingState.Half ? 'HALF' : p.state === PendingState.Recalled ? 'RECALLED' : 'SCHEDULED';
     return { ...this.present({ off: -1, ts: p.rec.bt, rec: { ...p.rec, i: this.pendingId(p.seq) } }), queueOffset: null, state };
   }
@@ -598,6 +602,7 @@ export class Broker extends DurableObject<Env> {
     const sockets = this.ctx.getWebSockets();
     if (!sockets.length) return;
     this.pumping = true;
+    let more = false;
     try {
       const now = Date.now();
       const turn = this.pumpTurn++;
@@ -609,12 +614,16 @@ export class Broker extends DurableObject<Env> {
           const cfg = this.consume.configOf(st.key);
           if (!cfg) continue;
           const pred = this.socketFilter(st.connId);
+          const before = this.consume.nextOf(st.key);
           const batch = this.ctx.storage.transactionSync(() => this.deliver(st.key, st.credit, pred, cfg.invisibleMs, st.connId, now));
           if (batch.length) {
             ws.send(JSON.stringify({ type: 'messages', messages: batch }));
             st.credit -= batch.length;
             ws.serializeAttachment(st);
           }
+          // deliver scans a bounded stretch of the log: after a long run of filtered-out or held
+          // messages it stops with credit left and more to read; go on in another turn (it moved on)
+          if (st.credit > 0 && this.consume.nextOf(st.key) > before && this.available(st.key, now)) more = true;
         }
         if (st.credit === 0 && !st.hungry && this.available(st.key, now)) {
           st.hungry = true;
@@ -625,6 +634,7 @@ export class Broker extends DurableObject<Env> {
     } finally {
       this.pumping = false;
     }
+    if (more) setTimeout(() => this.pump(), 0);
   }
 
   private available(key: string, now: number): boolean {

@@ -9,16 +9,20 @@ import { LIMITS } from '../model/limits';
 import type { GroupConfig } from '../model/schemas';
 import { Catalog, type GroupInit, type Subscription, type TopicInit } from '../storage/catalog';
 import { migrate, NAMESERVER_MIGRATIONS } from '../storage/schema';
+import { Tokens, type TokenRecord } from '../storage/tokens';
+import type { Permission } from '../model/schemas';
 import type { TopicRoute } from './names';
 
 export type TopicPatchInit = Partial<Pick<TopicRoute, 'queues' | 'retentionHours' | 'maxMessageBytes' | 'dedupWindowMs'>>;
 
 export class NameServer extends DurableObject<Env> {
   private catalog: Catalog;
+  private tokens: Tokens;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.catalog = new Catalog(ctx.storage.sql);
+    this.tokens = new Tokens(ctx.storage.sql);
     ctx.blockConcurrencyWhile(async () => migrate(ctx.storage.sql, NAMESERVER_MIGRATIONS));
   }
 
@@ -75,4 +79,12 @@ export class NameServer extends DurableObject<Env> {
   async subscribe(group: string, topic: string, filter: string | null): Promise<void> {
     this.catalog.subscribe(group, topic, filter, Date.now());
   }
+
+  async createToken(name: string, hash: string, permissions: Permission[]): Promise<TokenRecord | Failure> {
+    return this.tokens.create(name, hash, permissions, Date.now()) ?? fail('CONFLICT', `a token named "${name}" exists: revoke it first or pick another name`);
+  }
+
+  async tokenByHash(hash: string): Promise<TokenRecord | null> { return this.tokens.byHash(hash); }
+  async listTokens(): Promise<TokenRecord[]> { return this.tokens.list(); }
+  async revokeToken(name: string): Promise<boolean> { return this.tokens.revoke(name); }
 }

@@ -4,10 +4,10 @@
  */
 import { createRoute, type OpenAPIHono, type RouteConfig, z } from '@hono/zod-openapi';
 import type { Handler } from 'hono';
-import type { Env } from '../env';
+import { access as accessOf, type Access, type AuthEnv } from '../worker/auth';
 import { ErrorSchema } from '../model/schemas';
 
-export type App = OpenAPIHono<{ Bindings: Env }>;
+export type App = OpenAPIHono<AuthEnv>;
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 export interface RouteDoc {
@@ -20,15 +20,17 @@ export interface RouteDoc {
   altBody?: Record<string, { schema: z.ZodTypeAny }>;
   ok: { status: number; schema?: z.ZodTypeAny; description?: string };
   errors?: number[];
+  /** who may call it; default: global ADMIN */
+  access?: Access;
 }
 
 const json = (schema: z.ZodTypeAny) => ({ 'application/json': { schema } });
 
-export function define(app: App, method: Method, path: string, doc: RouteDoc, handler: Handler<{ Bindings: Env }>): void {
+export function define(app: App, method: Method, path: string, doc: RouteDoc, handler: Handler<AuthEnv>): void {
   const responses: RouteConfig['responses'] = {
     [doc.ok.status]: { description: doc.ok.description ?? 'OK', ...(doc.ok.schema ? { content: json(doc.ok.schema) } : {}) },
   };
-  for (const s of [400, 401, ...(doc.errors ?? [])]) responses[s] = { description: 'error', content: json(ErrorSchema) };
+  for (const s of [400, 401, 403, ...(doc.errors ?? [])]) responses[s] = { description: 'error', content: json(ErrorSchema) };
   const params = doc.params
     ? z.object(Object.fromEntries(Object.entries(doc.params).map(([k, d]) => [k, z.string().openapi({ param: { name: k, in: 'path' }, description: d })])))
     : undefined;
@@ -41,5 +43,6 @@ export function define(app: App, method: Method, path: string, doc: RouteDoc, ha
     },
   });
   app.openAPIRegistry.registerPath(route);
-  app.on(method.toUpperCase(), path.replace(/\{(\w+)\}/g, ':$1'), handler);
+  const check = doc.access ?? accessOf.global;
+  app.on(method.toUpperCase(), path.replace(/\{(\w+)\}/g, ':$1'), (c, next) => { check(c); return handler(c, next); });
 }

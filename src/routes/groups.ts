@@ -11,6 +11,7 @@ import { check, groupParam, readJson } from '../worker/validate';
 import { consumerRef } from './subscriptions';
 import { TopicName } from '../model/schemas';
 import { DLQ_PREFIX } from '../objects/names';
+import { access } from '../worker/auth';
 import { define, type App } from './define';
 
 const GROUP = { group: 'consumer group name' };
@@ -41,7 +42,7 @@ function groupOut(g: Group) {
 export function groupRoutes(app: App) {
   define(app, 'put', '/v1/groups/{group}', {
     summary: 'Create or update a consumer group', tags: ['groups'], params: GROUP, body: GroupPut,
-    ok: { status: 200, schema: GroupConfig, description: 'updated (201 when created)' },
+    ok: { status: 200, schema: GroupConfig, description: 'updated (201 when created)' }, access: access.group('ADMIN'),
   }, async (c) => {
     const name = groupParam(c);
     const body = await readJson(c, GroupPut);
@@ -64,7 +65,7 @@ export function groupRoutes(app: App) {
 
   define(app, 'get', '/v1/groups/{group}', {
     summary: 'A group: config, subscriptions, consumers and per-queue lag', tags: ['groups'], params: GROUP,
-    ok: { status: 200, schema: GroupDetail }, errors: [404],
+    ok: { status: 200, schema: GroupDetail }, errors: [404], access: access.group('ADMIN'),
   }, async (c) => {
     const name = groupParam(c);
     const d = await nameServer(c.env).groupDetail(name);
@@ -95,7 +96,7 @@ export function groupRoutes(app: App) {
 
   define(app, 'delete', '/v1/groups/{group}', {
     summary: 'Delete a consumer group and its offsets', tags: ['groups'], params: GROUP,
-    ok: { status: 204, description: 'deleted' }, errors: [404],
+    ok: { status: 204, description: 'deleted' }, errors: [404], access: access.group('ADMIN'),
   }, async (c) => {
     const name = groupParam(c);
     const subs = await nameServer(c.env).deleteGroup(name);
@@ -110,7 +111,7 @@ export function groupRoutes(app: App) {
 
   define(app, 'post', '/v1/groups/{group}/reset-offset', {
     summary: 'Move the group on a topic to EARLIEST, LATEST, a timestamp, or a queue offset', tags: ['groups'],
-    params: GROUP, body: ResetOffset, ok: { status: 200, schema: ResetOffsetResult }, errors: [404],
+    params: GROUP, body: ResetOffset, ok: { status: 200, schema: ResetOffsetResult }, errors: [404], access: access.group('ADMIN'),
   }, async (c) => {
     const name = groupParam(c);
     const body = await readJson(c, ResetOffset);

@@ -2,6 +2,7 @@
 import type { Context } from 'hono';
 import { z } from '@hono/zod-openapi';
 import type { Env } from '../env';
+import { access } from '../worker/auth';
 import { ApiError, isFailure } from '../model/errors';
 import { hash32 } from '../model/ids';
 import { LIMITS } from '../model/limits';
@@ -107,7 +108,7 @@ export function messageRoutes(app: App) {
     body: z.union([MessageInput, ProduceBatch]),
     altBody: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } },
     ok: { status: 201, schema: ProduceResult, description: 'every message is durably stored' },
-    errors: [404, 413],
+    errors: [404, 413], access: access.topic('PUB'),
   }, async (c) => {
     const name = topicParam(c);
     const t = await topicOr404(c.env, name);

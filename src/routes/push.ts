@@ -10,6 +10,7 @@ import { Relay, type Upstream } from '../worker/relay';
 import { check, groupParam, topicParam } from '../worker/validate';
 import type { Env } from '../env';
 import { consumerRef } from './subscriptions';
+import { access } from '../worker/auth';
 import { define, type App } from './define';
 
 const Query = z.object({
@@ -37,6 +38,7 @@ export function pushRoutes(app: App) {
     summary: 'Subscribe over WebSocket (Upgrade: websocket): messages are pushed as they are stored',
     tags: ['consume'], params: { topic: 'topic name', group: 'consumer group name' }, query: Query,
     ok: { status: 101, description: 'switching protocols; frames as in the API reference' }, errors: [404, 426],
+    access: access.consume,
   }, async (c) => {
     const query = check(Query, c.req.query());
     if ((c.req.header('Upgrade') ?? '').toLowerCase() !== 'websocket') {

@@ -10,6 +10,7 @@ import { forgetTopic, groupFor, subscribe, topicOr404 } from '../worker/catalog-
 import { groupParam, readJson, topicParam } from '../worker/validate';
 import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { access, type AuthEnv } from '../worker/auth';
 import { define, type App } from './define';
 
 const PARAMS = { topic: 'topic name', group: 'consumer group name' };
@@ -24,7 +25,7 @@ export function consumerRef(group: GroupConfig, consumerId: string | undefined |
   return { group, key: group.name, consumerId: consumerId ?? null };
 }
 
-async function target(c: Context<{ Bindings: Env }>) {
+async function target(c: Context<AuthEnv>) {
   const topic = await topicOr404(c.env, topicParam(c, { system: true }));
   const group = await groupFor(c.env, groupParam(c));
   return { topic, group };
@@ -75,7 +76,7 @@ async function settle(env: Env, t: TopicRoute, handles: string[],
 export function subscriptionRoutes(app: App) {
   define(app, 'post', '/v1/topics/{topic}/subscriptions/{group}/receive', {
     summary: 'Receive messages (long polling with waitMs)', tags: ['consume'], params: PARAMS, body: Receive,
-    ok: { status: 200, schema: z.object({ messages: z.array(z.any()) }) }, errors: [404],
+    ok: { status: 200, schema: z.object({ messages: z.array(z.any()) }) }, errors: [404], access: access.consume,
   }, async (c) => {
     const body = await readJson(c, Receive);
     const { topic, group } = await target(c);
@@ -105,7 +106,7 @@ export function subscriptionRoutes(app: App) {
 
   define(app, 'post', '/v1/topics/{topic}/subscriptions/{group}/ack', {
     summary: 'Acknowledge received messages', tags: ['consume'], params: PARAMS, body: Ack,
-    ok: { status: 200, schema: AckResult }, errors: [404],
+    ok: { status: 200, schema: AckResult }, errors: [404], access: access.consume,
   }, async (c) => {
     const body = await readJson(c, Ack);
     const { topic, group } = await target(c);
@@ -115,7 +116,7 @@ export function subscriptionRoutes(app: App) {
 
   define(app, 'post', '/v1/topics/{topic}/subscriptions/{group}/nack', {
     summary: 'Fail received messages: redelivered after the backoff (or delayMs)', tags: ['consume'], params: PARAMS,
-    body: Nack, ok: { status: 200, schema: AckResult }, errors: [404],
+    body: Nack, ok: { status: 200, schema: AckResult }, errors: [404], access: access.consume,
   }, async (c) => {
     const body = await readJson(c, Nack);
     const { topic, group } = await target(c);
@@ -126,6 +127,7 @@ export function subscriptionRoutes(app: App) {
   define(app, 'post', '/v1/topics/{topic}/subscriptions/{group}/change-invisibility', {
     summary: 'Extend or shorten the invisibility of a received message; answers a new handle', tags: ['consume'],
     params: PARAMS, body: ChangeInvisibility, ok: { status: 200, schema: z.object({ receiptHandle: z.string() }) }, errors: [404],
+    access: access.consume,
   }, async (c) => {
     const body = await readJson(c, ChangeInvisibility);
     const { topic, group } = await target(c);

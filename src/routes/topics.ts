@@ -6,6 +6,7 @@ import { broker, nameServer, type TopicRoute } from '../objects/names';
 import { forgetTopic, rememberTopic, topicOr404 } from '../worker/catalog-cache';
 import { check, readJson, topicParam } from '../worker/validate';
 import type { Env } from '../env';
+import { access, authorize } from '../worker/auth';
 import { define, type App } from './define';
 
 const TOPIC = { topic: 'topic name' };
@@ -30,12 +31,14 @@ export async function queueStatus(env: Env, t: TopicRoute) {
 export function topicRoutes(app: App) {
   define(app, 'post', '/v1/topics', {
     summary: 'Create a topic', tags: ['topics'], body: TopicCreate, ok: { status: 201, schema: Topic }, errors: [409],
+    access: access.authenticated, // ADMIN on the topic named in the body, checked below
   }, async (c) => {
     const raw = await readJson(c, z.object({ name: z.unknown() }).passthrough());
     if (typeof raw.name === 'string' && !TopicName.safeParse(raw.name).success) {
       throw new ApiError('INVALID_NAME', `topic name "${raw.name.slice(0, 140)}" is invalid: use 1-127 of A-Z a-z 0-9 _ - (names starting with % are reserved)`);
     }
     const body = check(TopicCreate, raw);
+    authorize(c, 'ADMIN', [`topic:${body.name}`]);
     const t = unwrap(await nameServer(c.env).createTopic(body));
     rememberTopic(t);
     return c.json(publicTopic(t), 201);
@@ -57,7 +60,7 @@ export function topicRoutes(app: App) {
 
   define(app, 'get', '/v1/topics/{topic}', {
     summary: 'Get a topic and the status of each of its queues', tags: ['topics'], params: TOPIC,
-    ok: { status: 200, schema: TopicDetail }, errors: [404],
+    ok: { status: 200, schema: TopicDetail }, errors: [404], access: access.topic('ADMIN'),
   }, async (c) => {
     const t = await topicOr404(c.env, topicParam(c, { system: true }));
     const queueStatusList = await queueStatus(c.env, t);
@@ -71,7 +74,7 @@ export function topicRoutes(app: App) {
 
   define(app, 'patch', '/v1/topics/{topic}', {
     summary: 'Change retention, size limit or dedup window, or grow the queues', tags: ['topics'], params: TOPIC,
-    body: TopicPatch, ok: { status: 200, schema: Topic }, errors: [404],
+    body: TopicPatch, ok: { status: 200, schema: Topic }, errors: [404], access: access.topic('ADMIN'),
   }, async (c) => {
     const name = topicParam(c);
     const patch = await readJson(c, TopicPatch);
@@ -85,7 +88,7 @@ export function topicRoutes(app: App) {
 
   define(app, 'delete', '/v1/topics/{topic}', {
     summary: 'Delete a topic and all of its messages', tags: ['topics'], params: TOPIC,
-    ok: { status: 204, description: 'deleted' }, errors: [404],
+    ok: { status: 204, description: 'deleted' }, errors: [404], access: access.topic('ADMIN'),
   }, async (c) => {
     const name = topicParam(c, { system: true });
     const t = await nameServer(c.env).deleteTopic(name);

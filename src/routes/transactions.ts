@@ -7,6 +7,7 @@ import { TxCreate, TxCreated, TxResolved } from '../model/schemas';
 import { broker } from '../objects/names';
 import { topicOr404 } from '../worker/catalog-cache';
 import { readJson, topicParam } from '../worker/validate';
+import { access } from '../worker/auth';
 import { define, type App } from './define';
 
 let roundRobin = Math.floor(Math.random() * 1024);
@@ -14,7 +15,7 @@ let roundRobin = Math.floor(Math.random() * 1024);
 export function transactionRoutes(app: App) {
   define(app, 'post', '/v1/topics/{topic}/transactions', {
     summary: 'Send half messages: stored, invisible until the transaction commits', tags: ['transactions'],
-    params: { topic: 'topic name' }, body: TxCreate, ok: { status: 201, schema: TxCreated }, errors: [404, 413],
+    params: { topic: 'topic name' }, body: TxCreate, ok: { status: 201, schema: TxCreated }, errors: [404, 413], access: access.topic('PUB'),
   }, async (c) => {
     const name = topicParam(c);
     const body = await readJson(c, TxCreate);
@@ -39,7 +40,7 @@ export function transactionRoutes(app: App) {
     define(app, 'post', `/v1/topics/{topic}/transactions/{transactionId}/${verb}`, {
       summary: verb === 'commit' ? 'Commit: the half messages become deliverable' : 'Roll back: the half messages are dropped',
       tags: ['transactions'], params: { topic: 'topic name', transactionId: 'as the prepare answered' },
-      ok: { status: 200, schema: TxResolved }, errors: [404, 409],
+      ok: { status: 200, schema: TxResolved }, errors: [404, 409], access: access.topic('PUB'),
     }, async (c) => {
       const t = await topicOr404(c.env, topicParam(c));
       const id = c.req.param('transactionId') ?? '';

@@ -60,9 +60,12 @@ export class Schedule {
     return r ? { seq: r.seq, state: r.state, due: r.due, off: r.off, tx: r.tx, ...JSON.parse(r.data) } : null;
   }
 
-  /** Recalls a scheduled message not yet due; false if it is not waiting (delivered, recalled, half). */
+  /**
+   * Recalls a scheduled message not yet due; false if it is not waiting (delivered, recalled, half)
+   * or its time has come (the alarm is about to deliver it: too late to recall).
+   */
   recall(seq: number, now: number): boolean {
-    return this.sql.exec('UPDATE scheduled SET state = 1, resolved = ? WHERE seq = ? AND state = 0 RETURNING seq', now, seq).toArray().length > 0;
+    return this.sql.exec('UPDATE scheduled SET state = 1, resolved = ? WHERE seq = ? AND state = 0 AND due > ? RETURNING seq', now, seq, now).toArray().length > 0;
   }
 
   count(): number {

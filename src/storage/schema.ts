@@ -59,6 +59,9 @@ export const NAMESERVER_MIGRATIONS: string[] = [
    CREATE TABLE subscriptions (grp TEXT NOT NULL, topic TEXT NOT NULL, filter TEXT,
      updated_at INTEGER NOT NULL, PRIMARY KEY (grp, topic)) WITHOUT ROWID;
    CREATE INDEX subscriptions_topic ON subscriptions(topic);`,
+  // issued tokens: only a SHA-256 of the secret is kept
+  `CREATE TABLE tokens (name TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, permissions TEXT NOT NULL,
+     created_at INTEGER NOT NULL) WITHOUT ROWID;`,
 ];
 
 export function migrate(sql: SqlStorage, migrations: string[]): void {
