@@ -4,6 +4,8 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { ApiError } from './model/errors';
 import { LIMITS } from './model/limits';
+import { clusterRoutes } from './routes/cluster';
+import { dlqRoutes } from './routes/dlq';
 import { groupRoutes } from './routes/groups';
 import { messageRoutes } from './routes/messages';
 import { pushRoutes } from './routes/push';
@@ -68,5 +70,7 @@ pushRoutes(app);
 transactionRoutes(app);
 queryRoutes(app);
 tokenRoutes(app);
+dlqRoutes(app);
+clusterRoutes(app);
 
 export default app;

@@ -13,5 +13,7 @@ export type ClientFrame = z.infer<typeof ClientFrame>;
 /** Frames between the relay and a Broker (internal). */
 export type BrokerControl =
   | { type: 'credit'; n: number }
+  /** give back unused credit (the broker answers {"type":"returned","n"}) so that a busier queue can use it */
+  | { type: 'reclaim' }
   | { type: 'ack'; receiptHandles: string[] }
   | { type: 'nack'; receiptHandles: string[]; delayMs?: number };

@@ -22,6 +22,8 @@ export interface Rec {
   bt: number;
   /** due time of a scheduled message */
   da?: number;
+  /** only for this consumer group (a dead letter resent to its group) */
+  o?: string;
 }
 
 export interface Outgoing { rec: Rec; dedupId?: string; size: number }

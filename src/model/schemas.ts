@@ -19,6 +19,7 @@ export const TopicCreate = z.object({
   retentionHours: int(1, LIMITS.retentionHoursMax).default(LIMITS.retentionHoursDefault),
   maxMessageBytes: int(1, LIMITS.maxMessageBytesMax).default(LIMITS.maxMessageBytesDefault),
   dedupWindowMs: int(0, LIMITS.dedupWindowMsMax).default(LIMITS.dedupWindowMsDefault),
+  trace: z.boolean().default(true).openapi({ description: 'record message trace events (see docs/operations.md for the cost)' }),
 }).strict().openapi('TopicCreate');
 
 export const TopicPatch = z.object({
@@ -26,11 +27,12 @@ export const TopicPatch = z.object({
   retentionHours: int(1, LIMITS.retentionHoursMax).optional(),
   maxMessageBytes: int(1, LIMITS.maxMessageBytesMax).optional(),
   dedupWindowMs: int(0, LIMITS.dedupWindowMsMax).optional(),
+  trace: z.boolean().optional(),
 }).strict().openapi('TopicPatch');
 
 export const Topic = z.object({
   name: z.string(), queues: z.number().int(), type: TopicType, retentionHours: z.number().int(),
-  maxMessageBytes: z.number().int(), dedupWindowMs: z.number().int(), createdAt: z.number().int(),
+  maxMessageBytes: z.number().int(), dedupWindowMs: z.number().int(), trace: z.boolean().optional(), createdAt: z.number().int(),
 }).openapi('Topic');
 export type TopicConfig = z.infer<typeof Topic>;
 

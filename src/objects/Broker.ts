@@ -16,6 +16,9 @@ import { CommitLog, type LogEntry, type LogStatus } from '../storage/commitlog';
 import { ConsumeState, type ConsumeConfig, type Item, type Taken } from '../storage/consume';
 import { Dedup } from '../storage/dedup';
 import { Fifo } from '../storage/fifo';
+import { KeyIndex } from '../storage/keys';
+import { Stats } from '../storage/stats';
+import { Trace, type TraceItem, type TraceType } from '../storage/trace';
 import { PendingState, Schedule } from '../storage/schedule';
 import { Transactions, TxState, type TxOpts } from '../storage/transactions';
 import { BROKER_MIGRATIONS, migrate } from '../storage/schema';
@@ -70,6 +73,10 @@ export class Broker extends DurableObject<Env> {
   private flushing: Promise<void> | null = null;
   private fifo!: Fifo;
   private txs!: Transactions;
+  private keys!: KeyIndex;
+  private tracer!: Trace;
+  private stats!: Stats;
+  private lastActive = 0;
   private pumping = false;
   private pumpTurn = 0;
 
@@ -85,6 +92,9 @@ export class Broker extends DurableObject<Env> {
       this.schedule = new Schedule(this.sql);
       this.fifo = new Fifo(this.sql);
       this.txs = new Transactions(this.sql);
+      this.keys = new KeyIndex(this.sql);
+      this.tracer = new Trace(this.sql);
+      this.stats = new Stats(this.sql, (g) => this.lagOf(g));
       this.dropped = this.getMeta('dropped') === '1';
       const r = this.getMeta('route');
       if (r) { this.route = JSON.parse(r); this.routeJson = r; }
@@ -109,6 +119,26 @@ export class Broker extends DurableObject<Env> {
     const json = JSON.stringify(route);
     if (json !== this.routeJson) { this.setMeta('route', json); this.route = route; this.routeJson = json; }
     return null;
+  }
+
+  /** Every way into the log (produce, due schedule, commit) goes through here: keys, stats. */
+  private append(recs: (Rec & { i?: string })[], sizes: number[], now: number): { base: number; ts: number } {
+    const r = this.log.append(recs, sizes, now);
+    recs.forEach((rec, k) => { if (rec.k) this.keys.add(rec.k, r.base + k); });
+    this.stats.countProduced(recs.length, now);
+    this.lastActive = now;
+    this.armAlarm(r.ts + this.route!.topic.retentionHours * 3_600_000);
+    return r;
+  }
+
+  private trace(type: TraceType, items: TraceItem[], data: Record<string, unknown> | null, now: number, pending = false): void {
+    if (this.route?.topic.trace === false || !items.length) return;
+    this.tracer.record(type, items, data, now, pending);
+  }
+
+  private lagOf(grp: string): number | null {
+    const s = this.consume.state(grp);
+    return s ? Math.max(this.log.maxOffset - Math.max(s.consumerOffset, this.log.minOffset), 0) : null;
   }
 
   private messageId(off: number, rec: Rec & { i?: string }): string {
@@ -154,17 +184,17 @@ export class Broker extends DurableObject<Env> {
         }
         if (msgs[i].rec.da !== undefined) {
           const seq = this.schedule.add(msgs[i].rec, msgs[i].size);
+          this.trace('SCHEDULED', [{ off: seq }], { deliverAt: msgs[i].rec.da }, now, true);
           const id = encodeMessageId({ incarnation: route.topic.incarnation, queueId: route.queueId, kind: IdKind.Pending, seq });
           results[i] = { messageId: id, queueId: route.queueId, queueOffset: null };
           this.armAlarm(msgs[i].rec.da!);
         } else toLog.push(i);
       }
       if (toLog.length) {
-        const { base, ts } = this.log.append(toLog.map((i) => msgs[i].rec), toLog.map((i) => msgs[i].size), now);
+        const { base } = this.append(toLog.map((i) => msgs[i].rec), toLog.map((i) => msgs[i].size), now);
         toLog.forEach((i, k) => {
           results[i] = { messageId: this.messageId(base + k, msgs[i].rec), queueId: route.queueId, queueOffset: base + k };
         });
-        this.armAlarm(ts + route.topic.retentionHours * 3_600_000);
       }
       for (let i = 0; i < msgs.length; i++) {
         const d = msgs[i].dedupId;
@@ -247,6 +277,7 @@ export class Broker extends DurableObject<Env> {
       const e = this.log.read(next);
       next++; scanned++;
       if (!e || !pred({ tag: e.rec.t, properties: e.rec.p })) continue;
+      if (e.rec.o !== undefined && e.rec.o !== key.split('\u001f')[0]) continue; // resent for another group
       if (e.rec.g !== undefined && !this.fifo.admit(key, e.rec.g, e.off)) continue; // held behind its group
       picked.push({ e, attempt: 1 });
       bytes += e.rec.b.length;
@@ -256,6 +287,9 @@ export class Broker extends DurableObject<Env> {
     const deadline = now + invisibleMs;
     const items: Item[] = picked.map((p) => [p.e.off, p.attempt]);
     const leaseId = this.consume.lease(key, items, deadline, holder);
+    this.trace('DELIVERED', picked.map((p) => ({ off: p.e.off, each: { deliveryAttempt: p.attempt } })),
+      { group: key.split('\u001f')[0], consumerId: holder?.startsWith('ws:') ? (key.split('\u001f')[1] ?? null) : holder }, now);
+    this.lastActive = now;
     this.armAlarm(deadline);
     const r = this.route!;
     const groupHash = hash32(key);
@@ -325,20 +359,34 @@ export class Broker extends DurableObject<Env> {
   }
 
   /** A failed delivery: retried after its backoff, or dead-lettered (and so finished). */
-  private failed(grp: string, d: { off: number; attempt: number }, cfg: ConsumeConfig, now: number, delayMs?: number): void {
-    if (this.consume.fail(grp, d, cfg, now, delayMs) === 'DLQ' && this.fifo.any(grp)) this.finished(grp, d.off, now);
+  private failed(grp: string, d: { off: number; attempt: number }, cfg: ConsumeConfig, now: number, delayMs?: number,
+    why: 'NACKED' | 'EXPIRED' = 'EXPIRED', reason?: string): void {
+    const what = this.consume.fail(grp, d, cfg, now, delayMs);
+    this.trace(why, [{ off: d.off }], { group: grp.split('\u001f')[0], deliveryAttempt: d.attempt, ...(reason ? { reason } : {}),
+      ...(what === 'DLQ' ? { next: 'DEAD_LETTER' } : {}) }, now);
+    if (what === 'DLQ' && this.fifo.any(grp)) this.finished(grp, d.off, now);
   }
 
   private settle(group: GroupConfig, handles: HandleRef[], nack: boolean, delayMs: number | undefined, now: number): AckStatus[] {
     const cfg = this.consumeConfig(group);
     const fifo = new Map<string, boolean>();
     const isFifo = (g: string) => { if (!fifo.has(g)) fifo.set(g, this.fifo.any(g)); return fifo.get(g)!; };
-    return this.take(group.name, handles, now).map((t): AckStatus => {
+    const acked: TraceItem[] = [];
+    const results = this.take(group.name, handles, now).map((t): AckStatus => {
       if (typeof t === 'string') return t;
-      if (nack) this.failed(t.grp, t, cfg, now, delayMs);
-      else if (isFifo(t.grp)) this.finished(t.grp, t.off, now);
+      if (nack) this.failed(t.grp, t, cfg, now, delayMs, 'NACKED');
+      else {
+        acked.push({ off: t.off });
+        if (isFifo(t.grp)) this.finished(t.grp, t.off, now);
+      }
       return 'OK';
     });
+    if (acked.length) {
+      this.trace('ACKED', acked, { group: group.name }, now);
+      this.stats.countConsumed(group.name, acked.length, now);
+    }
+    this.lastActive = now;
+    return results;
   }
 
   async ack(route: QueueRoute, group: GroupConfig, handles: HandleRef[]): Promise<{ results: AckStatus[] } | Failure> {
@@ -394,7 +442,7 @@ export class Broker extends DurableObject<Env> {
     // a rolled-back half message is gone (as lookup says)
     if (!p || p.state === PendingState.RolledBack) return fail('MESSAGE_NOT_FOUND', 'no such message');
     const now = Date.now();
-    if (this.schedule.recall(seq, now)) return { recalled: true };
+    if (this.schedule.recall(seq, now)) { this.trace('RECALLED', [{ off: seq }], null, now, true); return { recalled: true }; }
     const why = p.state === PendingState.Delivered ? 'it is already due and was delivered to the queue'
       : p.state === PendingState.Recalled ? 'it was already recalled'
       : p.state === PendingState.Waiting ? 'it is already due and is being delivered to the queue'
@@ -440,11 +488,11 @@ export class Broker extends DurableObject<Env> {
         const halves = this.schedule.halves(txId);
         if (halves.length) {
           const recs = halves.map((h) => ({ ...h.rec, i: this.pendingId(h.seq) }));
-          const { base, ts } = this.log.append(recs, halves.map((h) => h.size), now);
+          const { base } = this.append(recs, halves.map((h) => h.size), now);
           this.schedule.delivered(halves.map((h) => h.seq), base, now);
-          this.armAlarm(ts + this.route!.topic.retentionHours * 3_600_000);
         }
       } else this.schedule.rollBack(txId, now);
+      this.trace(want === TxState.Committed ? 'COMMITTED' : 'ROLLED_BACK', this.schedule.txSeqs(txId).map((q) => ({ off: q })), null, now, true);
       this.txs.resolve(txId, want, now);
     });
     if (want === TxState.Committed) { this.wake(); this.pump(); }
@@ -457,6 +505,7 @@ export class Broker extends DurableObject<Env> {
       const o = tx.opts;
       if (!o.checkUrl || tx.checks >= o.maxChecks) { this.applyDecision(tx.id, 'ROLLBACK', now); continue; }
       const answer = await this.askProducer(tx.id, o.checkUrl, tx.checks + 1);
+      this.trace('CHECKED', this.schedule.txSeqs(tx.id).map((q) => ({ off: q })), { checkTimes: tx.checks + 1, answer }, Date.now(), true);
       if (answer === 'COMMIT' || answer === 'ROLLBACK') this.applyDecision(tx.id, answer, Date.now());
       else if (tx.checks + 1 >= o.maxChecks) this.applyDecision(tx.id, 'ROLLBACK', Date.now());
       else this.txs.checked(tx.id, Date.now() + o.checkIntervalMs);
@@ -506,6 +555,137 @@ export class Broker extends DurableObject<Env> {
     return { ...this.present({ off: -1, ts: p.rec.bt, rec: { ...p.rec, i: this.pendingId(p.seq) } }), queueOffset: null, state };
   }
 
+  // ---- query, trace, DLQ, stats ----------------------------------------------------------------
+
+  /**
+   * Messages by key, by position, or by store time, after offset `after`, up to `limit` (and
+   * whether there are more). Key and time lookups use indexes, so none scans the log.
+   */
+  async query(route: QueueRoute, q: { key: string } | { offset: number } | { start: number; end: number }, after: number | null, limit: number) {
+    const f = this.enter(route); if (f) return f;
+    const out: Record<string, unknown>[] = [];
+    let more = false;
+    if ('key' in q) {
+      const offs = this.keys.find(q.key, after ?? -1, limit + 1);
+      more = offs.length > limit;
+      for (const off of offs.slice(0, limit)) { const e = this.log.read(off); if (e) out.push({ ...this.present(e), state: 'STORED' }); }
+    } else {
+      const min = this.log.minOffset, end = this.log.maxOffset;
+      let off = Math.max(after !== null ? after + 1 : 'offset' in q ? q.offset : this.log.offsetForTimestamp(q.start), min);
+      for (; off < end && out.length < limit; off++) {
+        const e = this.log.read(off);
+        if (!e) continue;
+        if ('end' in q && e.ts > q.end) { off = end; break; }
+        out.push({ ...this.present(e), state: 'STORED' });
+      }
+      more = off < end && (!('end' in q) || (this.log.read(off)?.ts ?? Infinity) <= q.end);
+    }
+    return { messages: out, more };
+  }
+
+  /** Where the message at `off` is for each group (API.md: per-group status). */
+  async messageStatus(route: QueueRoute, off: number, groups: { name: string; mode: string; filter: string | null }[]) {
+    const f = this.enter(route); if (f) return f;
+    const e = this.log.read(off);
+    const out: { group: string; consumerId?: string; status: string }[] = [];
+    for (const g of groups) {
+      const keys = g.mode === 'BROADCASTING' ? this.consume.groups().filter((k) => k.startsWith(`${g.name}\u001f`)) : [g.name];
+      for (const key of keys) {
+        const consumerId = key.includes('\u001f') ? key.split('\u001f')[1] : undefined;
+        out.push({ group: g.name, ...(consumerId ? { consumerId } : {}), status: this.statusFor(key, off, e, g.filter) });
+      }
+    }
+    return { groups: out };
+  }
+
+  private statusFor(key: string, off: number, e: LogEntry | null, filter: string | null): string {
+    if (!this.consume.hasGroup(key)) return 'NOT_CONSUMED_YET';
+    const r = this.sql.exec<{ dlq: number }>('SELECT dlq FROM retries WHERE grp = ? AND off = ?', key, off).toArray()[0];
+    if (r) return r.dlq ? 'DLQ' : 'RETRYING';
+    const leased = this.sql.exec(`SELECT 1 FROM leases, json_each(leases.items) je
+      WHERE leases.grp = ? AND leases.min_off <= ? AND json_extract(je.value, '$[0]') = ? LIMIT 1`, key, off, off).toArray().length;
+    if (leased) return 'INFLIGHT';
+    if (off >= this.consume.nextOf(key)) return 'NOT_CONSUMED_YET';
+    if (this.sql.exec('SELECT 1 FROM fifo WHERE grp = ? AND off = ?', key, off).toArray().length) return 'NOT_CONSUMED_YET';
+    if (e && ((filter !== null && !this.predicate(parseFilterKey(filter))({ tag: e.rec.t, properties: e.rec.p }))
+      || (e.rec.o !== undefined && e.rec.o !== key.split('\u001f')[0]))) return 'FILTERED';
+    const group = key.split('\u001f')[0];
+    if (this.tracer.events(off).some((ev) => ev.type === 'DEAD_LETTERED' && ev.group === group)) return 'DLQ';
+    return 'CONSUMED';
+  }
+
+  /** The trace of one message, oldest first; PUBLISHED is its store (or send) time. */
+  async traceOf(route: QueueRoute, where: { off: number } | { seq: number }) {
+    const f = this.enter(route); if (f) return f;
+    let events: { type: string; at: number; [k: string]: unknown }[];
+    if ('off' in where) {
+      const e = this.log.read(where.off);
+      if (!e) return null;
+      events = [{ type: 'PUBLISHED', at: e.ts }, ...this.tracer.events(where.off)];
+    } else {
+      const p = this.schedule.get(where.seq);
+      if (!p) return null;
+      events = [{ type: 'PUBLISHED', at: p.rec.bt }, ...this.tracer.events(where.seq, true), ...(p.off !== null ? this.tracer.events(p.off) : [])];
+    }
+    return { events: events.sort((a, b) => a.at - b.at) };
+  }
+
+  /** On a %DLQ% queue: dead letters after `after`, each with whether (and as what) it was resent. */
+  async dlqList(route: QueueRoute, after: number | null, limit: number) {
+    const f = this.enter(route); if (f) return f;
+    const r = await this.query(route, { offset: 0 }, after, limit);
+    if ('failure' in r) return r;
+    const resent = new Map(this.sql.exec<{ off: number; at: number; message_id: string }>(
+      'SELECT off, at, message_id FROM resent').toArray().map((x) => [x.off, x]));
+    return {
+      more: r.more,
+      messages: r.messages.map((m) => {
+        const x = resent.get(m.queueOffset as number);
+        return { ...m, resent: x ? { at: x.at, messageId: x.message_id } : null };
+      }),
+    };
+  }
+
+  /** The raw records of dead letters (for resending them). */
+  async dlqRecords(route: QueueRoute, offs: number[]) {
+    const f = this.enter(route); if (f) return f;
+    return offs.map((off) => {
+      const e = this.log.read(off);
+      const done = this.sql.exec('SELECT 1 FROM resent WHERE off = ?', off).toArray().length > 0;
+      return e && !done ? { off, rec: e.rec, messageId: this.messageId(off, e.rec) } : null;
+    });
+  }
+
+  async markResent(route: QueueRoute, items: { off: number; messageId: string; topic: string; group: string }[]) {
+    const f = this.enter(route); if (f) return f;
+    const now = Date.now();
+    this.ctx.storage.transactionSync(() => {
+      for (const it of items) {
+        this.sql.exec('INSERT OR REPLACE INTO resent (off, at, message_id) VALUES (?, ?, ?)', it.off, now, it.messageId);
+        this.trace('RESENT', [{ off: it.off }], { group: it.group, topic: it.topic, messageId: it.messageId }, now);
+      }
+    });
+    return { ok: true };
+  }
+
+  /** This broker's line in /v1/cluster. */
+  async brokerInfo(route: QueueRoute) {
+    const f = this.enter(route); if (f) return f;
+    const s = this.log.status();
+    const now = Date.now();
+    return {
+      topic: route.topic.name, queueId: route.queueId, messages: s.messages, bytes: s.bytes,
+      minOffset: s.minOffset, maxOffset: s.maxOffset, lastActive: this.lastActive || s.lastStoreTimestamp,
+      ...this.stats.tps(now), scheduled: this.schedule.count(), connections: this.ctx.getWebSockets().length,
+    };
+  }
+
+  /** Per-minute series since `fromMinute`: produced, and consumed and lag of `group` if given. */
+  async statsSeries(route: QueueRoute, fromMinute: number, group: string | null) {
+    const f = this.enter(route); if (f) return f;
+    return { points: this.stats.series(fromMinute, group, Date.now()) };
+  }
+
   // ---- push over hibernatable WebSockets ---------------------------------------------------
 
   /** A relay opens one socket per queue (src/worker/relay.ts); it is accepted hibernatable. */
@@ -539,6 +719,13 @@ export class Broker extends DurableObject<Env> {
       st.hungry = false;
       ws.serializeAttachment(st);
       this.pump();
+      return;
+    }
+    if (f.type === 'reclaim') {
+      const n = st.credit;
+      st.credit = 0;
+      ws.serializeAttachment(st);
+      ws.send(JSON.stringify({ type: 'returned', n }));
       return;
     }
     if (f.type !== 'ack' && f.type !== 'nack') return;
@@ -583,7 +770,7 @@ export class Broker extends DurableObject<Env> {
     for (const l of this.consume.leasesOf(connId)) {
       this.consume.deleteLease(l.id);
       const cfg = this.consume.configOf(l.grp);
-      if (cfg) for (const [off, attempt] of l.items) this.failed(l.grp, { off, attempt }, cfg, now, 0);
+      if (cfg) for (const [off, attempt] of l.items) this.failed(l.grp, { off, attempt }, cfg, now, 0, 'EXPIRED', 'consumer disconnected');
     }
   }
 
@@ -747,15 +934,20 @@ export class Broker extends DurableObject<Env> {
       const due = this.schedule.due(now);
       if (due.length) {
         const recs = due.map((d) => ({ ...d.rec, i: encodeMessageId({ incarnation: topic.incarnation, queueId: this.route!.queueId, kind: IdKind.Pending, seq: d.seq }) }));
-        const { base } = this.log.append(recs, due.map((d) => d.size), now);
+        const { base } = this.append(recs, due.map((d) => d.size), now);
         this.schedule.delivered(due.map((d) => d.seq), base, now);
         woke = true;
       }
       // retention
       const cut = now - topic.retentionHours * 3_600_000;
-      if (this.log.deleteBefore(cut) > 0) { this.consume.dropBelow(this.log.minOffset); this.fifo.dropBelow(this.log.minOffset); }
+      if (this.log.deleteBefore(cut) > 0) {
+        const min = this.log.minOffset;
+        this.consume.dropBelow(min); this.fifo.dropBelow(min); this.keys.dropBelow(min);
+      }
       this.dedup.purge(now);
       this.schedule.purge(cut);
+      this.tracer.purge(cut);
+      this.stats.purge(Math.floor(cut / 60_000));
       this.txs.purge(cut);
     });
     await this.checkTransactions(now);
@@ -789,8 +981,9 @@ export class Broker extends DurableObject<Env> {
           if (!batch.length) return;
           for (const d of batch) {
             const e = this.log.read(d.off);
-            if (e) await this.sendToDlq(d.grp, e, d.due);
+            const dlqId = e ? await this.sendToDlq(d.grp, e, d.due) : null;
             this.consume.deadLettered(d.grp, d.off);
+            this.trace('DEAD_LETTERED', [{ off: d.off }], { group: d.grp.split('\u001f')[0], dlqMessageId: dlqId }, Date.now());
           }
         }
       } catch (err) {
@@ -803,7 +996,7 @@ export class Broker extends DurableObject<Env> {
     return this.flushing;
   }
 
-  private async sendToDlq(grpKey: string, e: LogEntry, markedAt: number): Promise<void> {
+  private async sendToDlq(grpKey: string, e: LogEntry, markedAt: number): Promise<string> {
     const group = grpKey.split('\u001f')[0];
     const r = this.route!;
     const dlq = await nameServer(this.env).ensureSystemTopic(dlqTopicName(group));
@@ -814,7 +1007,8 @@ export class Broker extends DurableObject<Env> {
       p: { ...(e.rec.p ?? {}), ORIGIN_TOPIC: r.topic.name, ORIGIN_MESSAGE_ID: originId, ORIGIN_QUEUE_ID: String(r.queueId) },
     };
     const res = await broker(this.env, dlq, 0).produce({ topic: dlq, queueId: 0 },
-      [{ rec, size: 0, dedupId: `${originId}@${markedAt}` }]);
+      [{ rec, size: rec.b.length, dedupId: `${originId}@${markedAt}` }]);
     if ('failure' in res) throw new Error(`DLQ append: ${res.failure.message}`);
+    return res.messages[0].messageId;
   }
 }

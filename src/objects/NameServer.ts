@@ -13,7 +13,7 @@ import { Tokens, type TokenRecord } from '../storage/tokens';
 import type { Permission } from '../model/schemas';
 import type { TopicRoute } from './names';
 
-export type TopicPatchInit = Partial<Pick<TopicRoute, 'queues' | 'retentionHours' | 'maxMessageBytes' | 'dedupWindowMs'>>;
+export type TopicPatchInit = Partial<Pick<TopicRoute, 'queues' | 'retentionHours' | 'maxMessageBytes' | 'dedupWindowMs' | 'trace'>>;
 
 export class NameServer extends DurableObject<Env> {
   private catalog: Catalog;
@@ -51,7 +51,7 @@ export class NameServer extends DurableObject<Env> {
   async ensureSystemTopic(name: string): Promise<TopicRoute> {
     return this.catalog.topic(name) ?? this.catalog.createTopic({
       name, queues: 1, type: 'MIXED', retentionHours: LIMITS.retentionHoursDefault,
-      maxMessageBytes: LIMITS.maxMessageBytesMax, dedupWindowMs: LIMITS.dedupWindowMsDefault,
+      maxMessageBytes: LIMITS.maxMessageBytesMax, dedupWindowMs: LIMITS.dedupWindowMsDefault, trace: true,
     }, Date.now())!;
   }
 
@@ -75,6 +75,8 @@ export class NameServer extends DurableObject<Env> {
   }
 
   async deleteGroup(name: string): Promise<Subscription[] | null> { return this.catalog.deleteGroup(name); }
+
+  async subscribers(topic: string) { return this.catalog.subscribers(topic); }
 
   async subscribe(group: string, topic: string, filter: string | null): Promise<void> {
     this.catalog.subscribe(group, topic, filter, Date.now());

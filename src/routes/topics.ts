@@ -79,7 +79,7 @@ export function topicRoutes(app: App) {
     const name = topicParam(c);
     const patch = await readJson(c, TopicPatch);
     if (Object.keys(patch).length === 0) {
-      throw new ApiError('BAD_REQUEST', 'nothing to change: give queues, retentionHours, maxMessageBytes or dedupWindowMs');
+      throw new ApiError('BAD_REQUEST', 'nothing to change: give queues, retentionHours, maxMessageBytes, dedupWindowMs or trace');
     }
     const t = unwrap(await nameServer(c.env).patchTopic(name, patch));
     rememberTopic(t);

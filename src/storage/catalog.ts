@@ -75,6 +75,13 @@ export class Catalog {
     this.sql.exec('INSERT OR REPLACE INTO subscriptions (grp, topic, filter, updated_at) VALUES (?, ?, ?, ?)', group, topic, filter, now);
   }
 
+  /** The groups subscribed to a topic, with their mode and filter. */
+  subscribers(topic: string): { group: string; mode: string; filter: string | null }[] {
+    return this.sql.exec<{ grp: string; filter: string | null; config: string }>(
+      'SELECT s.grp, s.filter, g.config FROM subscriptions s JOIN groups g ON g.name = s.grp WHERE s.topic = ? ORDER BY s.grp', topic,
+    ).toArray().map((r) => ({ group: r.grp, filter: r.filter, mode: (JSON.parse(r.config) as GroupConfig).mode }));
+  }
+
   subscriptions(group: string): Subscription[] {
     return this.sql.exec<{ topic: string; filter: string | null; updated_at: number }>(
       'SELECT topic, filter, updated_at FROM subscriptions WHERE grp = ? ORDER BY topic', group,

@@ -50,6 +50,18 @@ export const BROKER_MIGRATIONS: string[] = [
    CREATE TABLE txs (id INTEGER PRIMARY KEY AUTOINCREMENT, state INTEGER NOT NULL, created INTEGER NOT NULL,
      due INTEGER NOT NULL, checks INTEGER NOT NULL DEFAULT 0, opts TEXT NOT NULL, resolved INTEGER);
    CREATE INDEX txs_state_due ON txs(state, due);`,
+  // query and trace: keys indexed at append time; trace events one row per operation and bucket
+  `CREATE TABLE keyidx (k TEXT NOT NULL, off INTEGER NOT NULL, PRIMARY KEY (k, off)) WITHOUT ROWID;
+   CREATE INDEX keyidx_off ON keyidx(off);
+   CREATE TABLE trace (id INTEGER PRIMARY KEY AUTOINCREMENT, bucket INTEGER NOT NULL, at INTEGER NOT NULL,
+     type TEXT NOT NULL, offs TEXT NOT NULL, data TEXT);
+   CREATE INDEX trace_bucket ON trace(bucket);
+   CREATE INDEX trace_at ON trace(at);
+   -- DLQ bookkeeping on a %DLQ% queue: which dead letters were resent
+   CREATE TABLE resent (off INTEGER PRIMARY KEY, at INTEGER NOT NULL, message_id TEXT);
+   -- per-minute counters, written once per minute of activity
+   CREATE TABLE stats (minute INTEGER NOT NULL, grp TEXT NOT NULL, produced INTEGER NOT NULL,
+     consumed INTEGER NOT NULL, lag INTEGER, PRIMARY KEY (minute, grp)) WITHOUT ROWID;`,
 ];
 
 export const NAMESERVER_MIGRATIONS: string[] = [
