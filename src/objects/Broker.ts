@@ -501,15 +501,17 @@ export class Broker extends DurableObject<Env> {
 
   /** Transactions past their check time: ask the producer's checkUrl, or roll back. */
   private async checkTransactions(now: number): Promise<void> {
-    for (const tx of this.txs.due(now)) {
+    // concurrently: the alarm (and so every scheduled message of this queue) waits for this pass,
+    // so a slow or hanging checkUrl must cost it one timeout, not one per transaction
+    await Promise.all(this.txs.due(now).map(async (tx) => {
       const o = tx.opts;
-      if (!o.checkUrl || tx.checks >= o.maxChecks) { this.applyDecision(tx.id, 'ROLLBACK', now); continue; }
+      if (!o.checkUrl || tx.checks >= o.maxChecks) { this.applyDecision(tx.id, 'ROLLBACK', now); return; }
       const answer = await this.askProducer(tx.id, o.checkUrl, tx.checks + 1);
       this.trace('CHECKED', this.schedule.txSeqs(tx.id).map((q) => ({ off: q })), { checkTimes: tx.checks + 1, answer }, Date.now(), true);
       if (answer === 'COMMIT' || answer === 'ROLLBACK') this.applyDecision(tx.id, answer, Date.now());
       else if (tx.checks + 1 >= o.maxChecks) this.applyDecision(tx.id, 'ROLLBACK', Date.now());
       else this.txs.checked(tx.id, Date.now() + o.checkIntervalMs);
-    }
+    }));
   }
 
   /** One check-back; a timeout, an error or a garbage answer is UNKNOWN. */
@@ -666,6 +668,24 @@ export class Broker extends DurableObject<Env> {
       }
     });
     return { ok: true };
+  }
+
+  /** Appends a copy of the message at `off` for `group` only (RocketMQ's resend to a consumer group). */
+  async resendTo(route: QueueRoute, off: number, group: string): Promise<{ messageId: string } | null | Failure> {
+    const f = this.enter(route); if (f) return f;
+    const e = this.log.read(off);
+    if (!e) return null;
+    const now = Date.now();
+    const { i: _i, ...rec } = e.rec as Rec & { i?: string };
+    const id = this.ctx.storage.transactionSync(() => {
+      const { base } = this.append([{ ...rec, o: group }], [rec.b.length], now);
+      const newId = this.messageId(base, rec);
+      this.trace('RESENT', [{ off }], { group, messageId: newId }, now);
+      return newId;
+    });
+    this.wake();
+    this.pump();
+    return { messageId: id };
   }
 
   /** This broker's line in /v1/cluster. */

@@ -6,10 +6,12 @@ import { decodeMessageId, IdKind, type MessageIdParts } from '../model/ids';
 import { broker, nameServer, type TopicRoute } from '../objects/names';
 import { topicOr404 } from '../worker/catalog-cache';
 import { access, type AuthEnv } from '../worker/auth';
-import { check, topicParam } from '../worker/validate';
+import { check, readJson, topicParam } from '../worker/validate';
+import { GroupName } from '../model/schemas';
 import { define, type App } from './define';
 
 const PARAMS = { topic: 'topic name', messageId: 'as produce answered' };
+const ResendToGroup = z.object({ group: GroupName }).strict().openapi('ResendToGroup');
 const num = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 export const QueryParams = z.object({
@@ -119,6 +121,26 @@ export function queryRoutes(app: App) {
     const r = unwrap(await broker(c.env, t, d.queueId).traceOf({ topic: t, queueId: d.queueId }, d.kind === IdKind.Log ? { off: d.seq } : { seq: d.seq }));
     if (!r) throw new ApiError('MESSAGE_NOT_FOUND', `message "${id}" does not exist in topic "${t.name}"`);
     return c.json(r);
+  });
+
+  define(app, 'post', '/v1/topics/{topic}/messages/{messageId}/resend', {
+    summary: 'Deliver a copy of a stored message again, to one consumer group only', tags: ['query'], params: PARAMS,
+    body: ResendToGroup, ok: { status: 201, schema: z.object({ messageId: z.string(), group: z.string() }) }, errors: [404],
+    access: access.topic('ADMIN'),
+  }, async (c) => {
+    const body = await readJson(c, ResendToGroup);
+    const { t, id, d } = await locate(c);
+    const b = broker(c.env, t, d.queueId);
+    const route = { topic: t, queueId: d.queueId };
+    let off = d.seq;
+    if (d.kind === IdKind.Pending) {
+      const m = unwrap(await b.getMessage(route, { seq: d.seq })) as { queueOffset?: number | null } | null;
+      if (typeof m?.queueOffset !== 'number') throw new ApiError('CONFLICT', 'the message is not in the queue yet (scheduled or in a transaction)');
+      off = m.queueOffset;
+    }
+    const r = unwrap(await b.resendTo(route, off, body.group));
+    if (!r) throw new ApiError('MESSAGE_NOT_FOUND', `message "${id}" does not exist in topic "${t.name}"`);
+    return c.json({ messageId: r.messageId, group: body.group }, 201);
   });
 
   define(app, 'delete', '/v1/topics/{topic}/messages/{messageId}', {
