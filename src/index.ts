@@ -32,9 +32,11 @@ app.onError((err, c) => {
     const code = status === 413 ? 'BATCH_TOO_LARGE' : status === 401 ? 'UNAUTHORIZED' : 'BAD_REQUEST';
     return c.json({ error: { code, message: err.message || 'bad request' } }, status);
   }
-  if (err instanceof Error && /overloaded|too many requests/i.test(err.message)) {
+  // a Durable Object over its capacity (the runtime marks such errors), or a reset mid-call
+  const flags = err as { overloaded?: boolean; retryable?: boolean };
+  if (flags.overloaded || flags.retryable || /overloaded|too many requests/i.test(err.message)) {
     c.header('Retry-After', '1');
-    return c.json({ error: { code: 'OVERLOADED', message: 'the queue is overloaded; retry after a second' } }, 503);
+    return c.json({ error: { code: 'OVERLOADED', message: 'the queue is over its capacity or restarting; retry after a second' } }, 503);
   }
   console.error('internal error', err);
   return c.json({ error: { code: 'INTERNAL', message: 'internal error; it was logged' } }, 500);

@@ -40,6 +40,9 @@ export function isFailure(x: unknown): x is Failure {
 }
 /** Unwraps an RPC answer, throwing its failure as an ApiError. */
 export function unwrap<T>(x: T): Exclude<T, Failure> {
-  if (isFailure(x)) throw new ApiError(x.failure.code, x.failure.message);
+  if (isFailure(x)) {
+    const f = x.failure;
+    throw f.code === 'OVERLOADED' ? new ApiError(f.code, f.message, 429, 1) : new ApiError(f.code, f.message);
+  }
   return x as Exclude<T, Failure>;
 }

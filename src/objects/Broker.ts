@@ -56,6 +56,8 @@ export interface PushConsumer { consumerId: string; connectedAt: number }
 interface Waiter { key: string; resolve: (ready: boolean) => void; timer: ReturnType<typeof setTimeout> }
 
 const RETRY_ALARM_MS = 5000;
+/** Long polls one queue holds at once; past that, receive answers 429 with Retry-After. */
+const MAX_WAITERS = 1000;
 
 export class Broker extends DurableObject<Env> {
   private sql: SqlStorage;
@@ -322,6 +324,9 @@ export class Broker extends DurableObject<Env> {
     const next = this.ensureGroup(c);
     if (next < this.log.maxOffset || this.consume.hasDueRetry(c.key, now)) return true;
     if (waitMs <= 0) return false;
+    if (this.waiters.size >= MAX_WAITERS) {
+      return fail('OVERLOADED', `queue ${route.queueId} of "${route.topic.name}" already holds ${MAX_WAITERS} long polls; retry after a second`);
+    }
     const retryAt = this.consume.nextRetryDue(c.key);
     const wait = Math.min(waitMs, retryAt !== null ? Math.max(retryAt - now, 0) : waitMs);
     return new Promise<boolean>((resolve) => {

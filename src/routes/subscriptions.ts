@@ -37,11 +37,11 @@ function rpc<T>(t: TopicRoute, r: T): Exclude<T, Failure> {
   return unwrap(r);
 }
 
-/** Resolves true when the first of the promises does, false when all resolve false. */
+/** Resolves true when the first of the promises does, false when all resolve false; a failure (overload) rejects. */
 function firstTrue(ps: Promise<boolean>[]): Promise<boolean> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     let left = ps.length;
-    for (const p of ps) p.then((v) => { if (v) resolve(true); else if (--left === 0) resolve(false); }, () => { if (--left === 0) resolve(false); });
+    for (const p of ps) p.then((v) => { if (v) resolve(true); else if (--left === 0) resolve(false); }, reject);
   });
 }
 
