@@ -5,7 +5,9 @@
  *
  * Flow control is credit-based: the relay owns the connection's `maxInflight` budget and grants
  * credit to brokers; a broker pushes at most its credit, and says `hungry` when it has more to
- * send. Credit freed by acks goes first to hungry brokers, else back where it came from.
+ * send. Credit freed by acks goes first to hungry brokers, else back where it came from. When a
+ * broker is hungry and no credit is free, the relay reclaims the unused credit of the brokers that
+ * are not (an idle queue must not keep the budget from a busy one).
  */
 import { ApiError } from '../model/errors';
 import { decodeReceiptHandle } from '../model/ids';
@@ -21,6 +23,7 @@ const MAX_FRAME_BYTES = LIMITS.controlRequestBytesMax;
 export class Relay {
   private inflight = new Map<string, number>(); // receipt handle -> queueId
   private hungry = new Set<number>();
+  private reclaiming = new Set<number>();
   private closed = false;
 
   constructor(private client: WebSocket, private up: Upstream[], private topic: TopicRoute, private budget: number) {}
@@ -64,6 +67,15 @@ export class Relay {
     if (free > 0 && from !== undefined) this.grant(from, free);
   }
 
+  /** Asks the brokers that hold credit and have nothing to send for it back (answered by `returned`). */
+  private reclaim(): void {
+    this.up.forEach((u, q) => {
+      if (this.closed || this.hungry.has(q) || this.reclaiming.has(q) || u.granted <= 0) return;
+      this.reclaiming.add(q);
+      u.ws.send('{"type":"reclaim"}');
+    });
+  }
+
   private error(code: string, message: string): void {
     if (!this.closed) this.client.send(JSON.stringify({ type: 'error', code, message }));
   }
@@ -78,6 +90,11 @@ export class Relay {
       this.client.send(data); // relayed as the broker encoded it
     } else if (f.type === 'hungry') {
       this.hungry.add(q);
+      this.distribute();
+      if (this.free() <= 0) this.reclaim();
+    } else if (f.type === 'returned') {
+      this.reclaiming.delete(q);
+      this.up[q].granted = Math.max(0, this.up[q].granted - Math.max(0, Math.floor(Number((f as { n?: unknown }).n) || 0)));
       this.distribute();
     } else if (f.type === 'error') {
       this.client.send(data);
