@@ -33,8 +33,8 @@ app.onError((err, c) => {
     return c.json({ error: { code, message: err.message || 'bad request' } }, status);
   }
   // a Durable Object over its capacity (the runtime marks such errors), or a reset mid-call
-  const flags = err as { overloaded?: boolean; retryable?: boolean };
-  if (flags.overloaded || flags.retryable || /overloaded|too many requests/i.test(err.message)) {
+  const flags = err as { overloaded?: boolean; retryable?: boolean; durableObjectReset?: boolean };
+  if (flags.overloaded || flags.retryable || flags.durableObjectReset || /overloaded|too many requests/i.test(err.message)) {
     c.header('Retry-After', '1');
     return c.json({ error: { code: 'OVERLOADED', message: 'the queue is over its capacity or restarting; retry after a second' } }, 503);
   }

@@ -79,6 +79,8 @@ export class Broker extends DurableObject<Env> {
   private tracer!: Trace;
   private stats!: Stats;
   private lastActive = 0;
+  /** after a failed dead-letter transfer, the next try waits until then */
+  private dlqRetryAt = 0;
   private pumping = false;
   private pumpTurn = 0;
 
@@ -104,8 +106,26 @@ export class Broker extends DurableObject<Env> {
       // push connections that did not survive a restart: their messages go back to the group at once
       const live = new Set(ctx.getWebSockets().map((ws) => (ws.deserializeAttachment() as SocketState | null)?.connId));
       const gone = this.consume.leaseHolders('ws:').filter((c) => !live.has(c));
-      if (gone.length) this.ctx.storage.transactionSync(() => { for (const c of gone) this.returnLeases(c, Date.now()); });
+      if (gone.length) this.txn(() => { for (const c of gone) this.returnLeases(c, Date.now()); });
     });
+  }
+
+  /**
+   * A storage transaction. One that throws is rolled back, so what this object keeps in memory
+   * about its storage (the log's end, the alarm it set) is read again from what is stored; the
+   * alarm is set for the work left, after a pause so that a lasting fault does not spin.
+   */
+  private txn<T>(fn: () => T): T {
+    try {
+      return this.ctx.storage.transactionSync(fn);
+    } catch (err) {
+      try {
+        this.log.resync();
+        this.alarmAt = null;
+        this.rearm(Date.now() + RETRY_ALARM_MS);
+      } catch { /* storage is still failing: the first error says why */ }
+      throw err;
+    }
   }
 
   private getMeta(k: string): string | undefined {
@@ -172,7 +192,7 @@ export class Broker extends DurableObject<Env> {
     const f = this.enter(route); if (f) return f;
     const now = Date.now();
     const window = route.topic.dedupWindowMs;
-    const out = this.ctx.storage.transactionSync(() => {
+    const out = this.txn(() => {
       const results: (Produced | null)[] = new Array(msgs.length).fill(null);
       const seen = new Map<string, number>();
       const toLog: number[] = [];
@@ -310,7 +330,7 @@ export class Broker extends DurableObject<Env> {
     const pred = this.predicate(opts.filter);
     this.seen(c);
     const now = Date.now();
-    const messages = this.ctx.storage.transactionSync(() => {
+    const messages = this.txn(() => {
       this.ensureGroup(c);
       return this.deliver(c.key, opts.max, pred, opts.invisibleMs ?? c.group.invisibleMs, c.consumerId, now);
     });
@@ -396,7 +416,7 @@ export class Broker extends DurableObject<Env> {
 
   async ack(route: QueueRoute, group: GroupConfig, handles: HandleRef[]): Promise<{ results: AckStatus[] } | Failure> {
     const f = this.enter(route); if (f) return f;
-    const results = this.ctx.storage.transactionSync(() => this.settle(group, handles, false, undefined, Date.now()));
+    const results = this.txn(() => this.settle(group, handles, false, undefined, Date.now()));
     this.afterSettle();
     return { results };
   }
@@ -410,7 +430,7 @@ export class Broker extends DurableObject<Env> {
 
   async nack(route: QueueRoute, group: GroupConfig, handles: HandleRef[], delayMs?: number): Promise<{ results: AckStatus[] } | Failure> {
     const f = this.enter(route); if (f) return f;
-    const results = this.ctx.storage.transactionSync(() => this.settle(group, handles, true, delayMs, Date.now()));
+    const results = this.txn(() => this.settle(group, handles, true, delayMs, Date.now()));
     this.afterSettle();
     return { results };
   }
@@ -418,7 +438,7 @@ export class Broker extends DurableObject<Env> {
   async changeInvisibility(route: QueueRoute, group: GroupConfig, h: HandleRef, invisibleMs: number): Promise<{ receiptHandle: string } | Failure> {
     const f = this.enter(route); if (f) return f;
     const now = Date.now();
-    return this.ctx.storage.transactionSync(() => {
+    return this.txn(() => {
       const [t] = this.take(group.name, [h], now);
       if (t === 'INVALID') return fail('INVALID_RECEIPT_HANDLE', 'the receipt handle belongs to another group or topic');
       if (t === 'EXPIRED') return fail('RECEIPT_HANDLE_EXPIRED', 'the receipt handle has expired or was superseded by a later delivery; receive the message again');
@@ -459,7 +479,7 @@ export class Broker extends DurableObject<Env> {
   async prepare(route: QueueRoute, msgs: Outgoing[], opts: TxOpts): Promise<{ transactionId: string; messages: { messageId: string }[] } | Failure> {
     const f = this.enter(route); if (f) return f;
     const now = Date.now();
-    const out = this.ctx.storage.transactionSync(() => {
+    const out = this.txn(() => {
       const tx = this.txs.open(opts, now);
       const ids = msgs.map((m) => this.pendingId(this.schedule.addHalf(m.rec, m.size, tx)));
       return { tx, ids };
@@ -488,7 +508,7 @@ export class Broker extends DurableObject<Env> {
       if (tx.state === want) return { state: name(want) };
       return fail('TRANSACTION_RESOLVED', `the transaction was already ${name(tx.state).toLowerCase().replace('_', ' ')}`);
     }
-    this.ctx.storage.transactionSync(() => {
+    this.txn(() => {
       if (want === TxState.Committed) {
         const halves = this.schedule.halves(txId);
         if (halves.length) {
@@ -666,7 +686,7 @@ export class Broker extends DurableObject<Env> {
   async markResent(route: QueueRoute, items: { off: number; messageId: string; topic: string; group: string }[]) {
     const f = this.enter(route); if (f) return f;
     const now = Date.now();
-    this.ctx.storage.transactionSync(() => {
+    this.txn(() => {
       for (const it of items) {
         this.sql.exec('INSERT OR REPLACE INTO resent (off, at, message_id) VALUES (?, ?, ?)', it.off, now, it.messageId);
         this.trace('RESENT', [{ off: it.off }], { group: it.group, topic: it.topic, messageId: it.messageId }, now);
@@ -682,7 +702,7 @@ export class Broker extends DurableObject<Env> {
     if (!e) return null;
     const now = Date.now();
     const { i: _i, ...rec } = e.rec as Rec & { i?: string };
-    const id = this.ctx.storage.transactionSync(() => {
+    const id = this.txn(() => {
       const { base } = this.append([{ ...rec, o: group }], [rec.b.length], now);
       const newId = this.messageId(base, rec);
       this.trace('RESENT', [{ off }], { group, messageId: newId }, now);
@@ -722,7 +742,7 @@ export class Broker extends DurableObject<Env> {
     if (f) return Response.json({ error: f.failure }, { status: 404 });
     const pair = new WebSocketPair();
     const ws = pair[1];
-    this.ctx.storage.transactionSync(() => {
+    this.txn(() => {
       this.ensureGroup({ group: sub.group, key: sub.key, consumerId: sub.consumerId });
       if (sub.filter !== null) this.sql.exec('INSERT OR REPLACE INTO push_filters (conn, filter) VALUES (?, ?)', sub.connId, filterKey(sub.filter));
     });
@@ -764,7 +784,7 @@ export class Broker extends DurableObject<Env> {
       if (!d || d.queueId !== this.route.queueId || d.incarnation !== this.route.topic.incarnation) { invalid++; continue; }
       refs.push({ leaseId: d.leaseId, offset: d.offset, attempt: d.attempt, groupHash: d.groupHash });
     }
-    const results = this.ctx.storage.transactionSync(() =>
+    const results = this.txn(() =>
       this.settle(group, refs, f.type === 'nack', f.type === 'nack' ? f.delayMs : undefined, Date.now()));
     invalid += results.filter((r) => r === 'INVALID').length;
     if (invalid) ws.send(JSON.stringify({ type: 'error', code: 'INVALID_RECEIPT_HANDLE', message: `${invalid} receipt handle(s) are not of this group` }));
@@ -783,7 +803,7 @@ export class Broker extends DurableObject<Env> {
     const st = ws.deserializeAttachment() as SocketState | null;
     if (!st) return;
     ws.serializeAttachment(null);
-    this.ctx.storage.transactionSync(() => {
+    this.txn(() => {
       this.returnLeases(st.connId, Date.now());
       this.sql.exec('DELETE FROM push_filters WHERE conn = ?', st.connId);
     });
@@ -827,7 +847,7 @@ export class Broker extends DurableObject<Env> {
           if (!cfg) continue;
           const pred = this.socketFilter(st.connId);
           const before = this.consume.nextOf(st.key);
-          const batch = this.ctx.storage.transactionSync(() => this.deliver(st.key, st.credit, pred, cfg.invisibleMs, st.connId, now));
+          const batch = this.txn(() => this.deliver(st.key, st.credit, pred, cfg.invisibleMs, st.connId, now));
           if (batch.length) {
             ws.send(JSON.stringify({ type: 'messages', messages: batch }));
             st.credit -= batch.length;
@@ -898,7 +918,7 @@ export class Broker extends DurableObject<Env> {
     else if (to === 'LATEST') off = max;
     else if ('timestamp' in to) off = this.log.offsetForTimestamp(to.timestamp);
     else off = Math.min(Math.max(to.offset, min), max);
-    this.ctx.storage.transactionSync(() => {
+    this.txn(() => {
       if (c.group.mode === 'BROADCASTING' && c.consumerId === null) {
         for (const g of this.consume.groups()) if (g.startsWith(`${c.group.name}\u001f`)) { this.consume.reset(g, off); this.fifo.drop(g); }
       } else {
@@ -913,7 +933,7 @@ export class Broker extends DurableObject<Env> {
 
   async dropGroup(route: QueueRoute, prefixOrKey: string): Promise<void | Failure> {
     const f = this.enter(route); if (f) return f;
-    this.ctx.storage.transactionSync(() => {
+    this.txn(() => {
       for (const g of this.consume.groups()) {
         if (g === prefixOrKey || g.startsWith(`${prefixOrKey}\u001f`)) { this.consume.drop(g); this.fifo.drop(g); }
       }
@@ -947,7 +967,7 @@ export class Broker extends DurableObject<Env> {
     const now = Date.now();
     const topic = this.route.topic;
     let woke = false;
-    this.ctx.storage.transactionSync(() => {
+    this.txn(() => {
       // invisibility ran out: a failed attempt each
       for (const l of this.consume.expiredLeases(now)) {
         const cfg = this.consume.configOf(l.grp);
@@ -983,14 +1003,14 @@ export class Broker extends DurableObject<Env> {
   }
 
   /** Sets the alarm for the earliest due work left. */
-  private rearm(): void {
+  private rearm(notBefore = Date.now() + 1): void {
     const topic = this.route?.topic;
     const oldest = this.log.oldestTimestamp();
     const candidates = [
-      this.consume.nextDue(Date.now()), this.schedule.nextDue(), this.dedup.nextDue(), this.txs.nextDue(),
+      this.consume.nextDue(Date.now(), this.dlqRetryAt), this.schedule.nextDue(), this.dedup.nextDue(), this.txs.nextDue(),
       oldest !== null && topic ? oldest + topic.retentionHours * 3_600_000 : null,
     ].filter((x): x is number => x !== null);
-    if (candidates.length) this.armAlarm(Math.max(Math.min(...candidates), Date.now() + 1));
+    if (candidates.length) this.armAlarm(Math.max(Math.min(...candidates), notBefore));
   }
 
   /**
@@ -1013,7 +1033,8 @@ export class Broker extends DurableObject<Env> {
         }
       } catch (err) {
         console.error('dead-letter transfer failed, retrying', err);
-        this.armAlarm(Date.now() + RETRY_ALARM_MS);
+        this.dlqRetryAt = Date.now() + RETRY_ALARM_MS;
+        this.armAlarm(this.dlqRetryAt);
       }
       // cleared in .finally, which runs after the assignment even when the loop ends without
       // awaiting (nothing pending): a `finally` block here would run first and leave it set for good

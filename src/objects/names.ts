@@ -3,7 +3,11 @@ import type { Env } from '../env';
 import type { TopicConfig } from '../model/schemas';
 
 /** A topic as routed: its config plus the incarnation that names its brokers. */
-export type TopicRoute = TopicConfig & { incarnation: string };
+export type TopicRoute = TopicConfig & {
+  incarnation: string;
+  /** the queue count at creation: dedupIds hash over it, so growing the topic keeps each in its queue */
+  dedupQueues?: number;
+};
 
 export interface QueueRoute { topic: TopicRoute; queueId: number }
 

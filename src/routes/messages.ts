@@ -68,9 +68,9 @@ async function readMessages(c: Context): Promise<MessageInput[]> {
 }
 
 /** A message group or dedupId always maps to the same queue; the rest of a batch stays together. */
-function queueOf(m: MessageInput, t: TopicConfig, batchQueue: number): number {
+function queueOf(m: MessageInput, t: TopicRoute, batchQueue: number): number {
   if (m.messageGroup !== undefined) return hash32(m.messageGroup) % t.queues;
-  if (m.dedupId !== undefined) return hash32(m.dedupId) % t.queues;
+  if (m.dedupId !== undefined) return hash32(m.dedupId) % (t.dedupQueues ?? t.queues);
   return batchQueue;
 }
 

@@ -30,7 +30,7 @@ export function tokenRoutes(app: App) {
     const name = c.req.param('name') ?? '';
     const gone = await nameServer(c.env).revokeToken(name);
     forgetTokens();
-    if (!gone) throw new ApiError('NOT_FOUND', `no token named "${name.slice(0, 64)}"`);
+    if (!gone) throw new ApiError('TOKEN_NOT_FOUND', `no token named "${name.slice(0, 64)}"`);
     return c.body(null, 204);
   });
 }

@@ -13,7 +13,7 @@ const TOPIC = { topic: 'topic name' };
 
 /** The public form of a topic (the incarnation stays internal). */
 export function publicTopic(t: TopicRoute) {
-  const { incarnation: _i, ...rest } = t;
+  const { incarnation: _i, dedupQueues: _d, ...rest } = t;
   return rest;
 }
 

@@ -28,7 +28,7 @@ export class Catalog {
 
   createTopic(init: TopicInit, now: number): TopicRoute | null {
     if (this.topic(init.name)) return null;
-    const t: TopicRoute = { ...init, createdAt: now, incarnation: newIncarnation() };
+    const t: TopicRoute = { ...init, createdAt: now, incarnation: newIncarnation(), dedupQueues: init.queues };
     this.sql.exec('INSERT INTO topics (name, incarnation, config, created_at) VALUES (?, ?, ?, ?)',
       t.name, t.incarnation, JSON.stringify(t), now);
     return t;

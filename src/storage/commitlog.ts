@@ -27,18 +27,27 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 export class CommitLog {
-  private end: number;
-  private lastTs: number;
-  private bytes: number;
+  private end = 0;
+  private lastTs = 0;
+  private bytes = 0;
   private cache = new Map<number, Segment>();
 
   constructor(private sql: SqlStorage, private meta: { get(k: string): string | undefined; set(k: string, v: string): void }) {
-    const last = sql.exec<{ base: number; n: number; ts: number }>(
+    this.resync();
+  }
+
+  /**
+   * (Re)reads the end, last store time and size from storage: at start, and after a transaction
+   * that appended was rolled back (its append moved them in memory only).
+   */
+  resync(): void {
+    const last = this.sql.exec<{ base: number; n: number; ts: number }>(
       'SELECT base, n, ts FROM segments ORDER BY base DESC LIMIT 1').toArray()[0];
-    const floor = Number(meta.get('log_end') ?? 0);
+    const floor = Number(this.meta.get('log_end') ?? 0);
     this.end = Math.max(last ? last.base + last.n : 0, floor);
-    this.lastTs = last?.ts ?? Number(meta.get('last_ts') ?? 0);
-    this.bytes = sql.exec<{ b: number | null }>('SELECT SUM(bytes) AS b FROM segments').one().b ?? 0;
+    this.lastTs = last?.ts ?? Number(this.meta.get('last_ts') ?? 0);
+    this.bytes = this.sql.exec<{ b: number | null }>('SELECT SUM(bytes) AS b FROM segments').one().b ?? 0;
+    this.cache.clear();
   }
 
   get maxOffset(): number { return this.end; }

@@ -220,10 +220,12 @@ export class ConsumeState {
    * letter. A retry already due waits for a receive (its long polls were woken when it came due),
    * so it needs no alarm: counting it would re-fire the alarm every millisecond until then.
    */
-  nextDue(now = -1): number | null {
+  nextDue(now = -1, deadLettersNotBefore = 0): number | null {
     const a = this.sql.exec<{ d: number | null }>('SELECT MIN(deadline) AS d FROM leases').one().d;
     const b = this.sql.exec<{ d: number | null }>('SELECT MIN(due) AS d FROM retries WHERE dlq = 0 AND due > ?', now).one().d;
-    const c = this.sql.exec<{ d: number | null }>('SELECT MIN(due) AS d FROM retries WHERE dlq = 1').one().d;
+    let c = this.sql.exec<{ d: number | null }>('SELECT MIN(due) AS d FROM retries WHERE dlq = 1').one().d;
+    // a failed dead-letter transfer waits for its retry time, not at once again
+    if (c !== null) c = Math.max(c, deadLettersNotBefore);
     const all = [a, b, c].filter((x): x is number => x !== null);
     return all.length ? Math.min(...all) : null;
   }

@@ -393,10 +393,9 @@ describe('dedupId', () => {
     expect(await api.stored(topic)).toBe(2);
   });
 
-  // KNOWN BUG (not fixed, see the e2e report): a dedupId picks its queue by hash % queues, and the
-  // dedup record lives in that queue's broker; after PATCH grows the queues, a repeat is routed to
-  // another queue and stored again. `it.fails` turns red once this is fixed: make it `it` then.
-  it.fails('KNOWN BUG: a repeat after the topic grew its queues is still a duplicate', async () => {
+  // a dedupId hashes over the queue count the topic was created with, so its record stays in the
+  // same queue's broker after PATCH grows the queues
+  it('a repeat after the topic grew its queues is still a duplicate', async () => {
     const topic = uniq('p-growdedup');
     await api.createTopic(topic, { queues: 1 });
     const first = [];

@@ -39,7 +39,7 @@ async function ack(stub: Stub, route: QueueRoute, g: GroupConfig, ms: Delivered[
 }
 
 async function gstatus(stub: Stub, route: QueueRoute, g: GroupConfig | string) {
-  const { consumers: _c, ...s } = ok(await stub.groupStatus(route, [typeof g === 'string' ? g : g.name]));
+  const { consumers: _c, pushConsumers: _p, ...s } = ok(await stub.groupStatus(route, [typeof g === 'string' ? g : g.name]));
   return s;
 }
 

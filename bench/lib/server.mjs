@@ -1,0 +1,164 @@
+// Starts and stops a local `wrangler dev` for the benchmark, and reads its CPU time from /proc.
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, readdirSync, readFileSync, symlinkSync, createWriteStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A TCP port that was free a moment ago (the OS picks it). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+/** Waits until GET /v1/health answers 200, or throws after `timeoutMs` (or when `alive()` turns false). */
+export async function waitHealthy(url, timeoutMs = 120_000, alive = () => true) {
+  const t0 = Date.now();
+  let last = '';
+  while (Date.now() - t0 < timeoutMs) {
+    if (!alive()) throw new Error('the server exited before it became healthy');
+    try {
+      const r = await fetch(`${url}/v1/health`, { signal: AbortSignal.timeout(2000) });
+      await r.arrayBuffer();
+      if (r.status === 200) return Date.now() - t0;
+      last = `status ${r.status}`;
+    } catch (e) { last = e.message; }
+    await sleep(250);
+  }
+  throw new Error(`server at ${url} not healthy after ${timeoutMs} ms (${last})`);
+}
+
+/** Files the Worker is built from; the bench runs a copy, so edits made meanwhile do not reload it. */
+const SNAPSHOT = ['src', 'public', 'wrangler.toml', 'wrangler.json', 'wrangler.jsonc', 'package.json', 'tsconfig.json'];
+
+/** Copies the Worker's sources into `dir` (node_modules linked); returns a hash of what was copied. */
+function snapshot(root, dir) {
+  mkdirSync(dir, { recursive: true });
+  const h = createHash('sha256');
+  const walk = (rel) => {
+    const abs = join(root, rel);
+    if (!existsSync(abs)) return;
+    if (readdirSafe(abs)) { for (const e of readdirSafe(abs).sort()) walk(join(rel, e)); return; }
+    h.update(rel).update('\0').update(readFileSync(abs)).update('\0');
+  };
+  for (const f of SNAPSHOT) {
+    if (!existsSync(join(root, f))) continue;
+    cpSync(join(root, f), join(dir, f), { recursive: true });
+    walk(f);
+  }
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  // an [assets] directory that is built separately (and may not exist yet) is created empty
+  try {
+    const m = /^\s*directory\s*=\s*"([^"]+)"/m.exec(readFileSync(join(dir, 'wrangler.toml'), 'utf8'));
+    if (m && !existsSync(join(dir, m[1]))) mkdirSync(join(dir, m[1]), { recursive: true });
+  } catch { /* no wrangler.toml */ }
+  return h.digest('hex').slice(0, 16);
+}
+function readdirSafe(p) { try { return readdirSync(p); } catch { return null; } }
+
+/**
+ * Spawns `node_modules/.bin/wrangler dev` in its own process group, on a snapshot of the
+ * sources and with fresh persisted state, both in one temporary directory.
+ * Returns { url, pgid, sourceHash, stop() }; stop() kills the whole group and removes the directory.
+ */
+export async function startServer({ root, logFile }) {
+  const port = await freePort();
+  const tmp = mkdtempSync(join(tmpdir(), 'edgemq-bench-'));
+  const app = join(tmp, 'app');
+  const persist = join(tmp, 'state');
+  const sourceHash = snapshot(root, app);
+  const bin = join(root, 'node_modules', '.bin', 'wrangler');
+  // Isolated from the other wrangler sessions on this machine: its own dev registry, no config
+  // watching, and a bundle built once up front and served with --no-bundle, so that an
+  // `npm install` or a source edit elsewhere cannot make wrangler reload the Worker mid-run.
+  const env = {
+    ...process.env, WRANGLER_SEND_METRICS: 'false', CI: '1', NO_COLOR: '1',
+    WRANGLER_REGISTRY_PATH: join(tmp, 'registry'), WRANGLER_CI_DISABLE_CONFIG_WATCHING: 'true',
+  };
+  try {
+    await promisify(execFile)(bin, ['deploy', '--dry-run', '--outdir', join(app, 'dist')], { cwd: app, env, maxBuffer: 1 << 24 });
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw new Error(`building the Worker failed: ${(e.stdout || '') + (e.stderr || e.message)}`);
+  }
+  const args = ['dev', join('dist', 'index.js'), '--no-bundle', '--port', String(port), '--ip', '127.0.0.1', '--persist-to', persist,
+    '--var', 'ALLOW_ANONYMOUS:true', '--log-level', process.env.BENCH_WRANGLER_LOG_LEVEL || 'warn', '--show-interactive-dev-session=false'];
+  const log = createWriteStream(logFile);
+  const child = spawn(bin, args, {
+    cwd: app, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env,
+  });
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
+  let exited = false;
+  child.on('exit', () => { exited = true; });
+  const url = `http://127.0.0.1:${port}`;
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    const kill = (sig) => { try { process.kill(-child.pid, sig); } catch { /* already gone */ } };
+    kill('SIGTERM');
+    for (let i = 0; i < 50 && groupPids(child.pid).length; i++) await sleep(100);
+    if (groupPids(child.pid).length) kill('SIGKILL');
+    for (let i = 0; i < 30 && groupPids(child.pid).length; i++) await sleep(100);
+    rmSync(tmp, { recursive: true, force: true });
+    log.end();
+  };
+  try {
+    const ms = await waitHealthy(url, 180_000, () => !exited);
+    return { url, pgid: child.pid, dir: tmp, sourceHash, startMs: ms, stop };
+  } catch (e) {
+    await stop();
+    throw new Error(`${e.message}; see ${logFile}`);
+  }
+}
+
+/** Pids of the processes in process group `pgid` (Linux /proc). */
+export function groupPids(pgid) {
+  const out = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const f = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) === pgid && fields[0] !== 'Z') out.push(Number(d));
+    } catch { /* gone meanwhile */ }
+  }
+  return out;
+}
+
+/**
+ * CPU seconds (user + system) used so far by the processes of group `pgid`, including the
+ * children they have reaped (so that a process that exits does not take its time along), or null.
+ */
+export function groupCpuSec(pgid) {
+  if (!pgid) return null;
+  let ticks = 0;
+  for (const pid of groupPids(pgid)) {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(x[11]) + Number(x[12]) + Number(x[13]) + Number(x[14]); // utime stime cutime cstime (CLK_TCK = 100)
+    } catch { /* gone meanwhile */ }
+  }
+  return ticks / 100;
+}
+
+/** The processes of group `pgid` as "pid name" strings (a changed pid means a restart). */
+export function groupProcs(pgid) {
+  if (!pgid) return [];
+  return groupPids(pgid).map((pid) => {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return `${pid} ${f.slice(f.indexOf('(') + 1, f.lastIndexOf(')'))}`;
+    } catch { return null; }
+  }).filter(Boolean).sort();
+}
