@@ -2,8 +2,9 @@
 // edgemq benchmark harness (`npm run bench`).
 //
 //   node bench/run.mjs [--phases backlog] [--backlog 1000000] [--url http://127.0.0.1:8787]
-//                      [--rounds 3] [--batch-requests 1000] [--single-seconds 6]
-//                      [--fill-batch 1000] [--consumers 8] [--out bench/out]
+//                      [--rounds 5] [--batch-requests 500] [--single-seconds 4] [--fill-batch 1000]
+//                      [--consumers 8] [--quiet-max-ms 10000] [--out bench/out] [--timeout 1800]
+// (a phase's options are the keys of its DEFAULTS, in kebab-case; see bench/backlog.mjs)
 //
 // Without --url it starts its own server: `node_modules/.bin/wrangler dev` on a free port with a
 // fresh --persist-to directory and --var ALLOW_ANONYMOUS:true, waits for GET /v1/health, runs the

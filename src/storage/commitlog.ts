@@ -29,7 +29,8 @@ const dec = new TextDecoder();
 export class CommitLog {
   private end = 0;
   private lastTs = 0;
-  private bytes = 0;
+  /** summed on first use, then kept: a cold start must not read every segment row */
+  private bytes: number | null = null;
   private cache = new Map<number, Segment>();
 
   constructor(private sql: SqlStorage, private meta: { get(k: string): string | undefined; set(k: string, v: string): void }) {
@@ -46,7 +47,7 @@ export class CommitLog {
     const floor = Number(this.meta.get('log_end') ?? 0);
     this.end = Math.max(last ? last.base + last.n : 0, floor);
     this.lastTs = last?.ts ?? Number(this.meta.get('last_ts') ?? 0);
-    this.bytes = this.sql.exec<{ b: number | null }>('SELECT SUM(bytes) AS b FROM segments').one().b ?? 0;
+    this.bytes = null;
     this.cache.clear();
   }
 
@@ -85,7 +86,7 @@ export class CommitLog {
     flush(recs.length);
     this.end = base + recs.length;
     this.lastTs = ts;
-    this.bytes += sizes.reduce((a, b) => a + b, 0);
+    if (this.bytes !== null) this.bytes += sizes.reduce((a, b) => a + b, 0);
     return { base, ts };
   }
 
@@ -148,15 +149,20 @@ export class CommitLog {
     this.meta.set('last_ts', String(this.lastTs));
     this.sql.exec('DELETE FROM segments WHERE base < ?', upto);
     this.sql.exec('DELETE FROM bigbodies WHERE off < ?', upto);
-    for (const r of rows) { this.bytes -= r.bytes; this.cache.delete(r.base); }
+    for (const r of rows) { if (this.bytes !== null) this.bytes -= r.bytes; this.cache.delete(r.base); }
     return rows.reduce((n, r) => n + r.n, 0);
+  }
+
+  private totalBytes(): number {
+    this.bytes ??= this.sql.exec<{ b: number | null }>('SELECT SUM(bytes) AS b FROM segments').one().b ?? 0;
+    return this.bytes;
   }
 
   status(): LogStatus {
     const min = this.minOffset;
     return {
       minOffset: min, maxOffset: this.end, lastStoreTimestamp: this.lastTs || null,
-      messages: this.end - min, bytes: this.bytes,
+      messages: this.end - min, bytes: this.totalBytes(),
     };
   }
 }
