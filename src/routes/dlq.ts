@@ -45,7 +45,10 @@ export function dlqRoutes(app: App) {
     const group = groupParam(c);
     const body = await readJson(c, Resend);
     const t = await findTopic(c.env, dlqTopicName(group));
-    if (!t) throw new ApiError('NOT_FOUND', `group "${group}" has no dead letters`);
+    if (!t) {
+      // no dead letter was ever made for the group: nothing to resend
+      return c.json({ resent: [], failed: (body.messageIds ?? []).map((messageId) => ({ messageId, reason: 'not a dead letter of this group' })) });
+    }
     const dlq = broker(c.env, t, 0);
     const route = { topic: t, queueId: 0 };
     const failed: { messageId: string; reason: string }[] = [];
