@@ -79,14 +79,19 @@ export class Broker extends DurableObject<Env> {
   private tracer!: Trace;
   private stats!: Stats;
   private lastActive = 0;
+  private readonly startedAt = Date.now();
   /** after a failed dead-letter transfer, the next try waits until then */
   private dlqRetryAt = 0;
   private pumping = false;
   private pumpTurn = 0;
 
+  /** SQL work of this object since it started, as billed (cursor.rowsRead/rowsWritten): bench/cost.mjs */
+  private readonly sqlCost = { statements: 0, rowsRead: 0, rowsWritten: 0 };
+  private sqlOpen: SqlStorageCursor<Record<string, SqlStorageValue>>[] = [];
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
+    this.sql = this.countingSql(ctx.storage.sql);
     ctx.blockConcurrencyWhile(async () => {
       migrate(this.sql, BROKER_MIGRATIONS);
       const meta = { get: (k: string) => this.getMeta(k), set: (k: string, v: string) => this.setMeta(k, v) };
@@ -126,6 +131,34 @@ export class Broker extends DurableObject<Env> {
       } catch { /* storage is still failing: the first error says why */ }
       throw err;
     }
+  }
+
+  /**
+   * `sql` whose statements are counted. A cursor's counts are final once it has been read, which
+   * the storage code does before it yields (it never keeps a cursor across an await): so they are
+   * added up in a microtask after the synchronous stretch that ran the statement.
+   */
+  private countingSql(sql: SqlStorage): SqlStorage {
+    const fold = () => {
+      for (const c of this.sqlOpen) { this.sqlCost.rowsRead += c.rowsRead; this.sqlCost.rowsWritten += c.rowsWritten; }
+      this.sqlOpen = [];
+    };
+    return {
+      exec: (query: string, ...bindings: SqlStorageValue[]) => {
+        const c = sql.exec(query, ...bindings);
+        this.sqlCost.statements++;
+        if (this.sqlOpen.push(c) === 1) queueMicrotask(fold);
+        return c;
+      },
+      get databaseSize() { return sql.databaseSize; },
+    } as SqlStorage;
+  }
+
+  /** Debug (bench/cost.mjs): SQL statements and rows read/written since this object started, and its database size. */
+  async costCounters(): Promise<{ statements: number; rowsRead: number; rowsWritten: number; databaseSize: number; startedAt: number }> {
+    for (const c of this.sqlOpen) { this.sqlCost.rowsRead += c.rowsRead; this.sqlCost.rowsWritten += c.rowsWritten; }
+    this.sqlOpen = [];
+    return { ...this.sqlCost, databaseSize: this.ctx.storage.sql.databaseSize, startedAt: this.startedAt };
   }
 
   private getMeta(k: string): string | undefined {
@@ -722,6 +755,8 @@ export class Broker extends DurableObject<Env> {
       topic: route.topic.name, queueId: route.queueId, messages: s.messages, bytes: s.bytes,
       minOffset: s.minOffset, maxOffset: s.maxOffset, lastActive: this.lastActive || s.lastStoreTimestamp,
       ...this.stats.tps(now), scheduled: this.schedule.count(), connections: this.ctx.getWebSockets().length,
+      // when this instance started: an idle object with sockets is evicted (hibernated) and starts anew
+      instanceStartedAt: this.startedAt,
     };
   }
 
