@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // edgemq benchmark harness (`npm run bench`).
 //
-//   node bench/run.mjs [--phases backlog] [--backlog 1000000] [--url http://127.0.0.1:8787]
+//   node bench/run.mjs [--phases compare,cost,backlog,scheduled] [--backlog 1000000] [--url http://127.0.0.1:PORT]
 //                      [--rounds 5] [--batch-requests 500] [--single-seconds 4] [--fill-batch 1000]
 //                      [--consumers 8] [--quiet-max-ms 10000] [--out bench/out] [--timeout 1800]
 // (a phase's options are the keys of its DEFAULTS, in kebab-case; see bench/backlog.mjs)
@@ -12,7 +12,10 @@
 // runs a copy of src/ + wrangler.toml bundled once (`wrangler deploy --dry-run`) and served with
 // --no-bundle, with its own dev registry: other wrangler sessions and edits or `npm install`s
 // made meanwhile on this machine would otherwise make wrangler reload the Worker mid-measurement.
-// Results: bench/out/<phase>-<time>.json (+ .md), and a markdown summary on stdout.
+// Results: bench/out/<phase>-<time>.json (+ .md), and a markdown summary on stdout; a run of every
+// phase (no --phases) also writes it to bench/RESULTS.md. The server is built from
+// bench/lib/cost-entry.ts (src/index.ts plus request counters and GET /__bench/cost, for the cost phase).
+// Peers for the compare phase: bench/lib/peers.mjs (env BENCH_PEERS=none skips them).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,9 +26,24 @@ import { startServer, groupCpuSec, groupProcs } from './lib/server.mjs';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 const PHASES = {
+  // edgemq beside RabbitMQ, Redis Streams, NATS JetStream (bench/compare.mjs; --compare-* options)
+  compare: async () => {
+    const m = await import('./compare.mjs');
+    return { defaults: m.DEFAULTS, run: m.runCompare, markdown: m.compareMarkdown };
+  },
+  // rows written/read and requests per message, $ per million messages (bench/cost.mjs; --cost-* options)
+  cost: async () => {
+    const m = await import('./cost.mjs');
+    return { defaults: m.DEFAULTS, run: m.runCost, markdown: m.costMarkdown };
+  },
   backlog: async () => {
     const m = await import('./backlog.mjs');
     return { defaults: m.DEFAULTS, run: m.runBacklog, markdown: m.backlogMarkdown };
+  },
+  // lookups by id, key and time on a 1,000,000-message queue vs a small one (bench/query.mjs; --query-* options)
+  query: async () => {
+    const m = await import('./query.mjs');
+    return { defaults: m.DEFAULTS, run: m.runQuery, markdown: m.queryMarkdown };
   },
   // lateness of 10,000 scheduled messages due over 3 s in one queue (bench/scheduled.mjs; --scheduled-* options)
   scheduled: async () => {
@@ -52,13 +70,14 @@ for (let i = 0; i < argv.length; i++) {
 const phases = (flags.phases ?? Object.keys(PHASES).join(',')).split(',').filter(Boolean);
 for (const p of phases) if (!PHASES[p]) die(`unknown phase "${p}"; phases: ${Object.keys(PHASES).join(', ')}`);
 const outDir = resolve(flags.out ?? join(ROOT, 'bench', 'out'));
-const globalTimeoutSec = Number(flags.timeout ?? 1800);
+const globalTimeoutSec = Number(flags.timeout ?? 3600);
+const allPhases = flags.phases === undefined;
 const urlFlag = flags.url;
 delete flags.phases; delete flags.out; delete flags.url; delete flags.timeout;
 
 function die(msg) { console.error(`bench: ${msg}\n\n${readHelp()}`); process.exit(2); }
 function readHelp() {
-  return 'usage: node bench/run.mjs [--phases backlog] [--backlog N] [--url URL] [--rounds N] [--batch-requests N]\n' +
+  return 'usage: node bench/run.mjs [--phases compare,cost,backlog,scheduled] [--compare-runs N] [--backlog N] [--url URL] [--rounds N] [--batch-requests N]\n' +
     '         [--single-seconds S] [--fill-batch N] [--consumers N] [--size BYTES] [--out DIR] [--timeout SEC]';
 }
 
@@ -113,7 +132,7 @@ try {
   if (!url) {
     const logFile = join(outDir, `wrangler-${stamp}.log`);
     log(`starting wrangler dev (log: ${logFile})`);
-    server = await startServer({ root: ROOT, logFile });
+    server = await startServer({ root: ROOT, logFile, entry: join(ROOT, 'bench', 'lib', 'cost-entry.ts') });
     url = server.url;
     const pgid = server.pgid;
     serverCpu = () => groupCpuSec(pgid);
@@ -158,8 +177,14 @@ try {
   await stopServer();
   clearTimeout(globalTimer);
 }
-console.log(`## edgemq bench ${new Date().toISOString()}\n\nnode ${machine.node}, ${machine.cpus} × ${machine.cpuModel}, ${machine.memGiB} GiB, ${machine.platform}; ` +
+const report = (`## edgemq bench ${new Date().toISOString()}\n\nnode ${machine.node}, ${machine.cpus} × ${machine.cpuModel}, ${machine.memGiB} GiB, ${machine.platform}; ` +
   `server: ${urlFlag ?? 'wrangler dev (local workerd), started by the bench'}; client and server share this machine.\n` +
-  `code: commit ${code.commit}${code.uncommitted.length ? ` + ${code.uncommitted.length} uncommitted change(s) in src/` : ''}${code.sourceHash ? ` (sources hash ${code.sourceHash})` : ''}.\n`);
-console.log(summaries.join('\n\n'));
+  `code: commit ${code.commit}${code.uncommitted.length ? ` + ${code.uncommitted.length} uncommitted change(s) in src/` : ''}${code.sourceHash ? ` (sources hash ${code.sourceHash})` : ''}.\n`) +
+  `\n${summaries.join('\n\n')}\n`;
+console.log(report);
+if (allPhases && summaries.length) {
+  writeFileSync(join(ROOT, 'bench', 'RESULTS.md'), `# edgemq benchmark results\n\nWritten by \`npm run bench\` (bench/run.mjs, every phase); the JSON of each phase is in ${outDir.replace(ROOT + '/', '')}/*-${stamp}.json.\n` +
+    (failed ? '\n**Some phases failed in this run: see the log and bench/out.**\n' : '') + `\n${report.replace(/^## /, '## Run of ')}`);
+  log(`wrote ${join(ROOT, 'bench', 'RESULTS.md')}`);
+}
 process.exit(failed ? 1 : 0);
