@@ -40,6 +40,11 @@ const PHASES = {
     const m = await import('./backlog.mjs');
     return { defaults: m.DEFAULTS, run: m.runBacklog, markdown: m.backlogMarkdown };
   },
+  // a bounded soak: steady producers and consumers, memory/latency/errors over time (bench/soak.mjs; --soak-* options)
+  soak: async () => {
+    const m = await import('./soak.mjs');
+    return { defaults: m.DEFAULTS, run: m.runSoak, markdown: m.soakMarkdown };
+  },
   // lookups by id, key and time on a 1,000,000-message queue vs a small one (bench/query.mjs; --query-* options)
   query: async () => {
     const m = await import('./query.mjs');
