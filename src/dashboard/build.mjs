@@ -3,6 +3,7 @@
  * Builds the dashboard: src/dashboard/main.ts (with uPlot and the CSS it imports) bundled by
  * esbuild into public/dashboard/app.js and app.css, and index.html copied beside them. The Worker
  * serves public/ as static assets (wrangler.toml [assets]), so /dashboard is public/dashboard/index.html.
+ * The API reference is built the same way: src/dashboard/docs/ into public/docs/ (/docs).
  * Run by `npm run build:dashboard`, and by wrangler itself before `wrangler dev` and `wrangler deploy`
  * (wrangler.toml [build]). `--watch` rebuilds on change.
  */
@@ -12,15 +13,21 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const out = join(here, '..', '..', 'public', 'dashboard');
 const watch = process.argv.includes('--watch');
+// each site: its sources (index.html and main.ts) and where it goes in public/
+const sites = [
+  { src: here, out: join(here, '..', '..', 'public', 'dashboard') },
+  { src: join(here, 'docs'), out: join(here, '..', '..', 'public', 'docs') },
+];
 
-rmSync(out, { recursive: true, force: true });
-mkdirSync(out, { recursive: true });
-copyFileSync(join(here, 'index.html'), join(out, 'index.html'));
+for (const { src, out } of sites) {
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  copyFileSync(join(src, 'index.html'), join(out, 'index.html'));
+}
 
-const options = {
-  entryPoints: { app: join(here, 'main.ts') },
+const optionsFor = ({ src, out }) => ({
+  entryPoints: { app: join(src, 'main.ts') },
   outdir: out,
   bundle: true,
   format: 'esm',
@@ -29,13 +36,12 @@ const options = {
   sourcemap: 'linked',
   legalComments: 'linked',
   logLevel: watch ? 'info' : 'warning',
-};
+});
 
 if (watch) {
-  const ctx = await context(options);
-  await ctx.watch();
+  for (const site of sites) await (await context(optionsFor(site))).watch();
 } else {
   const t0 = Date.now();
-  await build(options);
-  console.log(`dashboard built into public/dashboard in ${Date.now() - t0} ms`);
+  await Promise.all(sites.map((site) => build(optionsFor(site))));
+  console.log(`dashboard built into public/dashboard, API reference into public/docs, in ${Date.now() - t0} ms`);
 }

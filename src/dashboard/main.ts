@@ -50,6 +50,7 @@ const NAV: [string, string, string][] = [
   ['groups', '#/groups', 'Consumer groups'],
   ['messages', '#/messages', 'Messages'],
   ['dlq', '#/dlq', 'Dead letters'],
+  ['docs', '/docs', 'API reference'],
 ];
 
 const app = document.getElementById('app')!;

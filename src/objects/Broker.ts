@@ -87,7 +87,8 @@ export class Broker extends DurableObject<Env> {
 
   /** SQL work of this object since it started, as billed (cursor.rowsRead/rowsWritten): bench/cost.mjs */
   private readonly sqlCost = { statements: 0, rowsRead: 0, rowsWritten: 0 };
-  private sqlOpen: SqlStorageCursor<Record<string, SqlStorageValue>>[] = [];
+  private sqlOpen: [SqlStorageCursor<Record<string, SqlStorageValue>>, string][] = [];
+  private readonly sqlByStatement = new Map<string, { n: number; rowsRead: number; rowsWritten: number }>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -139,15 +140,12 @@ export class Broker extends DurableObject<Env> {
    * added up in a microtask after the synchronous stretch that ran the statement.
    */
   private countingSql(sql: SqlStorage): SqlStorage {
-    const fold = () => {
-      for (const c of this.sqlOpen) { this.sqlCost.rowsRead += c.rowsRead; this.sqlCost.rowsWritten += c.rowsWritten; }
-      this.sqlOpen = [];
-    };
+    const fold = () => this.foldSqlCost();
     return {
       exec: (query: string, ...bindings: SqlStorageValue[]) => {
         const c = sql.exec(query, ...bindings);
         this.sqlCost.statements++;
-        if (this.sqlOpen.push(c) === 1) queueMicrotask(fold);
+        if (this.sqlOpen.push([c, query]) === 1) queueMicrotask(fold);
         return c;
       },
       get databaseSize() { return sql.databaseSize; },
@@ -155,10 +153,19 @@ export class Broker extends DurableObject<Env> {
   }
 
   /** Debug (bench/cost.mjs): SQL statements and rows read/written since this object started, and its database size. */
-  async costCounters(): Promise<{ statements: number; rowsRead: number; rowsWritten: number; databaseSize: number; startedAt: number }> {
-    for (const c of this.sqlOpen) { this.sqlCost.rowsRead += c.rowsRead; this.sqlCost.rowsWritten += c.rowsWritten; }
+  async costCounters() {
+    this.foldSqlCost();
+    const byStatement = [...this.sqlByStatement].map(([sql, c]) => ({ sql: sql.replace(/\s+/g, ' ').trim().slice(0, 120), ...c }));
+    return { ...this.sqlCost, databaseSize: this.ctx.storage.sql.databaseSize, startedAt: this.startedAt, byStatement };
+  }
+  private foldSqlCost(): void {
+    for (const [c, q] of this.sqlOpen) {
+      this.sqlCost.rowsRead += c.rowsRead; this.sqlCost.rowsWritten += c.rowsWritten;
+      let e = this.sqlByStatement.get(q);
+      if (!e) this.sqlByStatement.set(q, e = { n: 0, rowsRead: 0, rowsWritten: 0 });
+      e.n++; e.rowsRead += c.rowsRead; e.rowsWritten += c.rowsWritten;
+    }
     this.sqlOpen = [];
-    return { ...this.sqlCost, databaseSize: this.ctx.storage.sql.databaseSize, startedAt: this.startedAt };
   }
 
   private getMeta(k: string): string | undefined {
@@ -308,7 +315,8 @@ export class Broker extends DurableObject<Env> {
    * Filtered-out messages are passed over and count as consumed; a FIFO message waits while an
    * earlier one of its message group is out. Call inside a transaction.
    */
-  private deliver(key: string, max: number, pred: Predicate, invisibleMs: number, holder: string | null, now: number) {
+  private deliver(key: string, max: number, pred: Predicate, invisibleMs: number, holder: string | null, now: number,
+    consumerId: string | null = holder) {
     let next = this.consume.nextOf(key);
     const min = this.log.minOffset;
     if (next < min) next = min;
@@ -343,7 +351,7 @@ export class Broker extends DurableObject<Env> {
     const items: Item[] = picked.map((p) => [p.e.off, p.attempt]);
     const leaseId = this.consume.lease(key, items, deadline, holder);
     this.trace('DELIVERED', picked.map((p) => ({ off: p.e.off, each: { deliveryAttempt: p.attempt } })),
-      { group: key.split('\u001f')[0], consumerId: holder?.startsWith('ws:') ? (key.split('\u001f')[1] ?? null) : holder }, now);
+      { group: key.split('\u001f')[0], consumerId }, now);
     this.lastActive = now;
     this.armAlarm(deadline);
     const r = this.route!;
@@ -882,7 +890,7 @@ export class Broker extends DurableObject<Env> {
           if (!cfg) continue;
           const pred = this.socketFilter(st.connId);
           const before = this.consume.nextOf(st.key);
-          const batch = this.txn(() => this.deliver(st.key, st.credit, pred, cfg.invisibleMs, st.connId, now));
+          const batch = this.txn(() => this.deliver(st.key, st.credit, pred, cfg.invisibleMs, st.connId, now, st.consumerId));
           if (batch.length) {
             ws.send(JSON.stringify({ type: 'messages', messages: batch }));
             st.credit -= batch.length;

@@ -119,11 +119,12 @@ export function groupRoutes(app: App) {
       throw new ApiError('INVALID_NAME', `topic name "${body.topic.slice(0, 140)}" is invalid`);
     }
     const t: TopicRoute = await topicOr404(c.env, body.topic);
-    const group = await groupFor(c.env, name);
-    await subscribe(c.env, name, t.name, null);
     const to = body.to;
     const queues = typeof to === 'object' && 'queueId' in to ? [to.queueId] : Array.from({ length: t.queues }, (_, q) => q);
+    // refused before the group is created or subscribed: nothing is half-applied
     if (queues[0] >= t.queues) throw new ApiError('BAD_REQUEST', `to.queueId ${queues[0]} does not exist: topic "${t.name}" has queues 0..${t.queues - 1}`);
+    const group = await groupFor(c.env, name);
+    await subscribe(c.env, name, t.name, null);
     const ref = consumerRef({ ...group, mode: 'CLUSTERING' }, null);
     const target = group.mode === 'BROADCASTING' ? { ...ref, group, consumerId: null } : ref;
     const offsets = await Promise.all(queues.map(async (q) => unwrap(await broker(c.env, t, q).resetOffset({ topic: t, queueId: q }, target, to))));

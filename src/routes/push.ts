@@ -45,10 +45,12 @@ export function pushRoutes(app: App) {
       throw new ApiError('BAD_REQUEST', 'this endpoint is a WebSocket: connect with Upgrade: websocket', 426);
     }
     const topic = await topicOr404(c.env, topicParam(c, { system: true }));
-    const group = await groupFor(c.env, groupParam(c));
+    const name = groupParam(c);
+    // a bad filter is refused before the group is looked up (a group used first is created)
     if (query.filter && query.sql) throw new ApiError('INVALID_FILTER', 'give either filter (a tag expression) or sql, not both');
     const spec: FilterSpec | null = query.sql ? { sql: query.sql } : query.filter ? query.filter : null;
     compileFilter(spec);
+    const group = await groupFor(c.env, name);
     // BROADCASTING needs the client's own consumerId (its offsets are kept under it): consumerRef
     // refuses a missing one; a CLUSTERING consumer without one gets a name for the group listing
     const ref = consumerRef(group, query.consumerId);

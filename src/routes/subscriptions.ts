@@ -6,7 +6,7 @@ import { decodeReceiptHandle } from '../model/ids';
 import { Ack, AckResult, ChangeInvisibility, Nack, Receive, type GroupConfig } from '../model/schemas';
 import type { AckStatus, ConsumerRef, HandleRef } from '../objects/Broker';
 import { broker, type TopicRoute } from '../objects/names';
-import { forgetTopic, groupFor, subscribe, topicOr404 } from '../worker/catalog-cache';
+import { findGroup, forgetTopic, groupFor, subscribe, topicOr404 } from '../worker/catalog-cache';
 import { groupParam, readJson, topicParam } from '../worker/validate';
 import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
@@ -79,9 +79,9 @@ export function subscriptionRoutes(app: App) {
     ok: { status: 200, schema: z.object({ messages: z.array(z.any()) }) }, errors: [404], access: access.consume,
   }, async (c) => {
     const body = await readJson(c, Receive);
-    const { topic, group } = await target(c);
     const spec: FilterSpec | null = body.filter ?? null;
-    compileFilter(spec); // a bad expression is 400 INVALID_FILTER before anything is leased
+    compileFilter(spec); // a bad expression is 400 INVALID_FILTER before anything is created or leased
+    const { topic, group } = await target(c);
     const ref = consumerRef(group, body.consumerId);
     await subscribe(c.env, group.name, topic.name, spec === null ? null : filterKey(spec));
     const deadline = Date.now() + body.waitMs;
@@ -130,11 +130,15 @@ export function subscriptionRoutes(app: App) {
     access: access.consume,
   }, async (c) => {
     const body = await readJson(c, ChangeInvisibility);
-    const { topic, group } = await target(c);
+    const topic = await topicOr404(c.env, topicParam(c, { system: true }));
+    const name = groupParam(c);
     const d = decodeReceiptHandle(body.receiptHandle);
     if (!d || d.incarnation !== topic.incarnation || d.queueId >= topic.queues) {
       throw new ApiError('INVALID_RECEIPT_HANDLE', 'receiptHandle is not a handle of this topic: use the one a receive answered');
     }
+    // a group that does not exist holds no delivery: refused without creating it
+    const group = await findGroup(c.env, name);
+    if (!group) throw new ApiError('INVALID_RECEIPT_HANDLE', `the receipt handle is not one of group "${name}"`);
     const r = rpc(topic, await broker(c.env, topic, d.queueId).changeInvisibility({ topic, queueId: d.queueId }, group,
       { leaseId: d.leaseId, offset: d.offset, attempt: d.attempt, groupHash: d.groupHash }, body.invisibleMs));
     return c.json(r);

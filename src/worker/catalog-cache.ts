@@ -47,6 +47,15 @@ export async function groupFor(env: Env, name: string): Promise<GroupConfig> {
   return g;
 }
 
+/** The group's config if it exists, without creating it (for calls a new group cannot answer). */
+export async function findGroup(env: Env, name: string): Promise<GroupConfig | null> {
+  const hit = fresh(groups, name);
+  if (hit) return hit;
+  const g = await nameServer(env).getGroup(name);
+  if (g) groups.set(name, { value: g, at: Date.now() });
+  return g;
+}
+
 export function rememberGroup(g: GroupConfig): void { groups.set(g.name, { value: g, at: Date.now() }); }
 export function forgetGroup(name: string): void {
   groups.delete(name);
