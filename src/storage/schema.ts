@@ -62,6 +62,11 @@ export const BROKER_MIGRATIONS: string[] = [
    -- per-minute counters, written once per minute of activity
    CREATE TABLE stats (minute INTEGER NOT NULL, grp TEXT NOT NULL, produced INTEGER NOT NULL,
      consumed INTEGER NOT NULL, lag INTEGER, PRIMARY KEY (minute, grp)) WITHOUT ROWID;`,
+  // every index is rows written on each insert: drop those the hot path pays for and only rare
+  // reads use (leases are few, so scanning them is cheap; trace is purged by id, see trace.ts)
+  `DROP INDEX leases_min;
+   DROP INDEX leases_consumer;
+   DROP INDEX trace_at;`,
 ];
 
 export const NAMESERVER_MIGRATIONS: string[] = [

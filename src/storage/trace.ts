@@ -52,7 +52,20 @@ export class Trace {
     return out;
   }
 
+  /**
+   * Deletes events older than `before`. Ids grow with time, so the first id at or after `before`
+   * is found by binary search over the primary key: no index on `at` (one more row written per
+   * event) is needed.
+   */
   purge(before: number, limit = 5000): void {
-    this.sql.exec('DELETE FROM trace WHERE id IN (SELECT id FROM trace WHERE at < ? ORDER BY at LIMIT ?)', before, limit);
+    const r = this.sql.exec<{ lo: number | null; hi: number | null }>('SELECT MIN(id) AS lo, MAX(id) AS hi FROM trace').one();
+    if (r.lo === null || r.hi === null) return;
+    let lo = r.lo, hi = r.hi + 1;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const row = this.sql.exec<{ id: number; at: number }>('SELECT id, at FROM trace WHERE id >= ? ORDER BY id LIMIT 1', mid).toArray()[0];
+      if (!row || row.at >= before) hi = mid; else lo = row.id + 1;
+    }
+    this.sql.exec('DELETE FROM trace WHERE id < ? AND id < ?', lo, r.lo + limit);
   }
 }
