@@ -1,0 +1,256 @@
+/**
+ * Crash safety inside one Broker: an alarm whose work fails is retried and loses nothing; a Broker
+ * reset (ctx.abort(), as the runtime does on an update or a fatal error) in the middle of a
+ * delivery gives its in-flight messages back, to pull consumers after their invisibility and to
+ * push consumers at once.
+ *
+ * The faults are injected into the real objects: the storage transaction of an alarm made to throw
+ * after its work was done (a wrapper around transactionSync; SQLite really rolls the work back),
+ * a dead-letter topic whose broker was dropped while the catalog still routes to it (a DELETE half
+ * done), and `state.abort()` on a live object.
+ */
+import { env, runDurableObjectAlarm, runInDurableObject, SELF } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import type { Broker } from '../../src/objects/Broker';
+import { broker, dlqTopicName, nameServer, type QueueRoute } from '../../src/objects/names';
+import {
+  alarmAt, brokerOf, brokerSql, consumer, groupConfig, handleOf, holdAlarms, ok, outgoing, queueRoute, sleep, uniq,
+} from './helpers';
+
+type Stub = DurableObjectStub<Broker>;
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const BASE = 'https://edgemq.test';
+const NO_BACKOFF = { type: 'EXPONENTIAL' as const, initialMs: 0, maxMs: 0, multiplier: 1 };
+
+async function call(method: string, path: string, body?: unknown) {
+  const res = await SELF.fetch(`${BASE}${path}`, {
+    method, headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, json: (text ? JSON.parse(text) : null) as Json };
+}
+
+async function until<T>(what: string, fn: () => Promise<T>, done: (v: T) => boolean, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (done(v)) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(v)}`);
+    await sleep(50);
+  }
+}
+
+/** Resets the object as the runtime would; the call that does it fails, as every call in flight does. */
+async function resetObject(stub: Stub): Promise<void> {
+  const err = await runInDurableObject(stub, (_i, state) => { state.abort('reset by the test'); }).then(() => null, (e: unknown) => e);
+  expect(String(err)).toMatch(/reset by the test/);
+}
+
+/** What the log and consume tables hold, read straight from SQLite. */
+async function tables(stub: Stub) {
+  const [seg] = await brokerSql<{ n: number | null; top: number | null }>(stub, 'SELECT SUM(n) AS n, MAX(base + n) AS top FROM segments');
+  return {
+    messages: seg.n ?? 0, top: seg.top ?? 0,
+    leases: (await brokerSql(stub, 'SELECT grp FROM leases')).length,
+    retries: await brokerSql<{ grp: string; off: number; attempt: number; dlq: number }>(stub, 'SELECT grp, off, attempt, dlq FROM retries ORDER BY off'),
+    scheduled: (await brokerSql<{ state: number; off: number | null }>(stub, 'SELECT state, off FROM scheduled ORDER BY seq')),
+  };
+}
+
+describe('an alarm whose work fails', () => {
+  it('is retried when it throws, and its rolled-back work is done exactly once', async () => {
+    const route = queueRoute(uniq('rel-alarm'));
+    const stub = brokerOf(route);
+    const g = groupConfig(uniq('g'), { retryPolicy: NO_BACKOFF });
+    const [stored] = ok(await stub.produce(route, outgoing(route, ['leased']))).messages;
+    // due in a second: a lease running out and a scheduled message, both the alarm's work
+    const [m] = ok(await stub.receive(route, consumer(g), { max: 1, invisibleMs: 1000 })).messages as unknown as Json[];
+    const [sched] = ok(await stub.produce(route, outgoing(route, [{ body: 'scheduled', delayMs: 1000 }]))).messages;
+    expect(sched.queueOffset).toBeNull();
+
+    // the next storage transaction does its work, then fails to commit (as a storage error would):
+    // everything it wrote is rolled back, and the exception escapes the alarm handler
+    const t0 = Date.now();
+    await runInDurableObject(stub, (_i, state) => {
+      const storage = state.storage as DurableObjectStorage & { faults?: number[] };
+      const real = storage.transactionSync.bind(storage);
+      let armed = true;
+      storage.faults = [];
+      storage.transactionSync = <T>(fn: () => T): T => real(() => {
+        const r = fn();
+        if (armed) { armed = false; storage.faults!.push(Date.now()); throw new Error('injected storage fault'); }
+        return r;
+      });
+    });
+    const faults = () => runInDurableObject(stub, (_i, state) => (state.storage as DurableObjectStorage & { faults?: number[] }).faults ?? []);
+
+    // the alarm ran at about t0 + 1 s and threw: nothing of its work is stored
+    await until('the failing alarm', faults, (f) => f.length === 1);
+    const failedAt = (await faults())[0];
+    expect(failedAt - t0).toBeLessThan(3000);
+    const mid = await tables(stub);
+    expect(mid).toMatchObject({ messages: 1, top: 1, leases: 1, retries: [], scheduled: [{ state: 0, off: null }] });
+    // the object's own view agrees with its storage (no phantom offset from the rolled-back append)
+    expect(ok(await stub.status(route))).toMatchObject({ maxOffset: 1, messages: 1, scheduled: 1 });
+
+    // the alarm runs again (the object re-armed it for the work left, RETRY_ALARM_MS later; workerd
+    // would also retry a throwing alarm by itself): the work is done, once
+    const done = await until('the retried alarm', () => tables(stub), (t) => t.leases === 0 && t.messages === 2, 15_000);
+    expect(Date.now() - failedAt).toBeGreaterThan(500); // after a pause, not in a tight loop
+    expect(done).toMatchObject({ top: 2, retries: [{ grp: g.name, off: 0, attempt: 2, dlq: 0 }], scheduled: [{ state: 2, off: 1 }] });
+    expect(ok(await stub.status(route))).toMatchObject({ minOffset: 0, maxOffset: 2, messages: 2, scheduled: 0 });
+
+    // the expired delivery comes again, the scheduled message once, and the log goes on at 2
+    const got = ok(await stub.receive(route, consumer(g), { max: 10 })).messages as unknown as Json[];
+    expect(got.map((x) => [x.messageId, x.body, x.deliveryAttempt])).toEqual([
+      [stored.messageId, 'leased', 2], [sched.messageId, 'scheduled', 1],
+    ]);
+    expect(ok(await stub.ack(route, g, [handleOf(m.receiptHandle)])).results).toEqual(['EXPIRED']);
+    expect(ok(await stub.ack(route, g, got.map((x) => handleOf(x.receiptHandle)))).results).toEqual(['OK', 'OK']);
+    const [next] = ok(await stub.produce(route, outgoing(route, ['next']))).messages;
+    expect(next.queueOffset).toBe(2);
+    expect(ok(await stub.status(route))).toMatchObject({ maxOffset: 3, messages: 3 });
+    // nothing is left for the alarm to do soon (no retry loop left behind)
+    await holdAlarms(stub);
+  }, 30_000);
+
+  it('retries a dead-letter transfer that fails, a few seconds later, and moves the message exactly once', async () => {
+    const route = queueRoute(uniq('rel-dlq'));
+    const stub = brokerOf(route);
+    await holdAlarms(stub);
+    const g = groupConfig(uniq('g'), { maxRetries: 0 });
+    const [p] = ok(await stub.produce(route, outgoing(route, [{ body: 'poison', keys: ['k-1'] }]))).messages;
+    const [m] = ok(await stub.receive(route, consumer(g), { max: 1 })).messages as unknown as Json[];
+
+    // the group's dead-letter topic exists in the catalog, but its broker refuses appends: it was
+    // dropped (a DELETE of the topic half done), so the transfer fails until the catalog forgets it
+    const ns = nameServer(env);
+    const dead = await ns.ensureSystemTopic(dlqTopicName(g.name));
+    await broker(env, dead, 0).drop();
+
+    expect(ok(await stub.nack(route, g, [handleOf(m.receiptHandle)])).results).toEqual(['OK']);
+    const before = Date.now();
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    // not lost: still pending for the dead-letter queue, still counted for the group
+    expect((await tables(stub)).retries).toEqual([{ grp: g.name, off: 0, attempt: 1, dlq: 1 }]);
+    expect(ok(await stub.groupStatus(route, [g.name]))).toMatchObject({ retrying: 1, consumerOffset: 0 });
+    // and retried with a pause: not in a tight loop against the failing topic
+    const retryAt = await alarmAt(stub);
+    expect(retryAt).not.toBeNull();
+    expect(retryAt! - before).toBeGreaterThanOrEqual(4000);
+    expect(retryAt! - before).toBeLessThanOrEqual(6000);
+    // running it again while the fault lasts changes nothing
+    await runDurableObjectAlarm(stub);
+    expect((await tables(stub)).retries).toHaveLength(1);
+
+    // the fault goes away (the delete finishes): the next alarm moves the message, once
+    expect(await ns.deleteTopic(dlqTopicName(g.name))).not.toBeNull();
+    await runDurableObjectAlarm(stub);
+    expect((await tables(stub)).retries).toEqual([]);
+    expect(ok(await stub.groupStatus(route, [g.name]))).toMatchObject({ retrying: 0, inflight: 0, consumerOffset: 1, lag: 0 });
+    const dlq = (await ns.getTopic(dlqTopicName(g.name)))!;
+    expect(dlq.incarnation).not.toBe(dead.incarnation);
+    const droute: QueueRoute = { topic: dlq, queueId: 0 };
+    const dstub = broker(env, dlq, 0);
+    expect(ok(await dstub.status(droute))).toMatchObject({ maxOffset: 1, messages: 1 });
+    const [d] = ok(await dstub.receive(droute, consumer(groupConfig('inspect')), { max: 10 })).messages as unknown as Json[];
+    expect(d).toMatchObject({ body: 'poison', keys: ['k-1'], properties: { ORIGIN_TOPIC: route.topic.name, ORIGIN_MESSAGE_ID: p.messageId } });
+    await runDurableObjectAlarm(stub);
+    expect(ok(await dstub.status(droute))).toMatchObject({ maxOffset: 1 });
+  });
+});
+
+describe('a Broker reset in the middle of a delivery', () => {
+  async function topicWithGroup(invisibleMs: number) {
+    const topic = uniq('rel-reset');
+    const group = uniq('g');
+    expect((await call('POST', '/v1/topics', { name: topic, queues: 1 })).status).toBe(201);
+    expect((await call('PUT', `/v1/groups/${group}`, { invisibleMs, retryPolicy: NO_BACKOFF })).status).toBe(201);
+    const t = (await nameServer(env).getTopic(topic))!;
+    return { topic, group, route: { topic: t, queueId: 0 } as QueueRoute, stub: () => broker(env, t, 0) };
+  }
+
+  it('keeps pull leases: an ack after the reset counts, the rest comes again after its invisibility', async () => {
+    const { topic, group, stub } = await topicWithGroup(1000);
+    const sub = `/v1/topics/${topic}/subscriptions/${group}`;
+    const p = await call('POST', `/v1/topics/${topic}/messages`, { messages: ['a', 'b', 'c'].map((body) => ({ body })) });
+    expect(p.status).toBe(201);
+    const r = await call('POST', `${sub}/receive`, { maxMessages: 3 });
+    const out: Json[] = r.json.messages;
+    expect(out.map((m) => m.body)).toEqual(['a', 'b', 'c']);
+
+    await resetObject(stub());
+
+    // a new instance starts from storage: the messages and the leases are there
+    expect((await call('GET', `/v1/topics/${topic}`)).json.queueStatus[0]).toMatchObject({ minOffset: 0, maxOffset: 3 });
+    const acked = await call('POST', `${sub}/ack`, { receiptHandles: [out[0].receiptHandle] });
+    expect(acked.json.results.map((x: Json) => x.status)).toEqual(['OK']);
+    expect((await call('GET', `/v1/groups/${group}`)).json.queues[0]).toMatchObject({ inflight: 2, consumerOffset: 1 });
+
+    // after the invisibility (and the alarm the new instance kept), b and c come back, a never
+    const again: Json[] = [];
+    const until_ = Date.now() + 10_000;
+    while (again.length < 2 && Date.now() < until_) {
+      again.push(...(await call('POST', `${sub}/receive`, { maxMessages: 10, waitMs: 1000 })).json.messages);
+    }
+    expect(again.map((m) => [m.body, m.deliveryAttempt])).toEqual([['b', 2], ['c', 2]]);
+    const settled = await call('POST', `${sub}/ack`, { receiptHandles: [...again, ...out].map((m) => m.receiptHandle) });
+    expect(settled.json.results.map((x: Json) => x.status)).toEqual(['OK', 'OK', 'EXPIRED', 'EXPIRED', 'EXPIRED']);
+    expect((await call('POST', `${sub}/receive`, { waitMs: 300 })).json.messages).toEqual([]);
+    expect((await call('GET', `/v1/groups/${group}`)).json).toMatchObject({ lag: 0, queues: [{ inflight: 0, retrying: 0 }] });
+  });
+
+  it('fails a long poll in flight with 503 OVERLOADED and Retry-After, not a 500', async () => {
+    const { topic, group, stub } = await topicWithGroup(30_000);
+    const sub = `/v1/topics/${topic}/subscriptions/${group}`;
+    const polling = call('POST', `${sub}/receive`, { waitMs: 5000 });
+    await sleep(300); // the poll is waiting in the broker
+    const t0 = Date.now();
+    await resetObject(stub());
+    const r = await polling;
+    expect(r.status, JSON.stringify(r.json)).toBe(503);
+    expect(r.json.error.code).toBe('OVERLOADED');
+    expect(Number(r.headers.get('Retry-After'))).toBeGreaterThanOrEqual(1);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    // and the queue works again right away
+    expect((await call('POST', `/v1/topics/${topic}/messages`, { body: 'after' })).status).toBe(201);
+    expect((await call('POST', `${sub}/receive`, {})).json.messages.map((m: Json) => m.body)).toEqual(['after']);
+  });
+
+  it('closes push sockets and gives their unacked messages back at once', async () => {
+    const { topic, group, stub } = await topicWithGroup(600_000); // invisibility far away: only the reset can return them
+    const path = `/v1/topics/${topic}/subscriptions/${group}/ws?consumerId=c1`;
+    const open = async () => {
+      const res = await SELF.fetch(`${BASE}${path}`, { headers: { Upgrade: 'websocket' } });
+      expect(res.status).toBe(101);
+      const ws = res.webSocket!;
+      const got: Json[] = [];
+      let closed: number | null = null;
+      ws.addEventListener('message', (e) => { const f = JSON.parse(e.data as string); if (f.type === 'messages') got.push(...f.messages); });
+      ws.addEventListener('close', (e) => { closed = e.code; });
+      ws.accept();
+      return { ws, got, closed: () => closed };
+    };
+    const c1 = await open();
+    expect((await call('POST', `/v1/topics/${topic}/messages`, { messages: [{ body: 'x' }, { body: 'y' }] })).status).toBe(201);
+    await until('two pushed messages', async () => c1.got.length, (n) => n === 2);
+    c1.ws.send(JSON.stringify({ type: 'ack', receiptHandles: [c1.got[0].receiptHandle] }));
+    await until('the ack', async () => (await call('GET', `/v1/groups/${group}`)).json.queues[0].inflight, (n) => n === 1);
+
+    await resetObject(stub());
+    await until('the socket to close', async () => c1.closed(), (c) => c !== null, 5000);
+    expect(c1.closed()).toBe(1012);
+
+    // a new connection gets y again at once (attempt 2), and never x
+    const c2 = await open();
+    await until('the unacked message back', async () => c2.got.length, (n) => n >= 1, 5000);
+    expect(c2.got.map((m) => [m.body, m.deliveryAttempt])).toEqual([['y', 2]]);
+    c2.ws.send(JSON.stringify({ type: 'ack', receiptHandles: [c2.got[0].receiptHandle] }));
+    await until('lag 0', async () => (await call('GET', `/v1/groups/${group}`)).json, (g) => g.lag === 0 && g.queues[0].inflight === 0);
+    await sleep(200);
+    expect(c2.got).toHaveLength(1);
+    c2.ws.close(1000, 'done');
+    await sleep(100);
+  });
+});
