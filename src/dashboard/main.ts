@@ -6,6 +6,7 @@
 import './style.css';
 import { ApiError, call, onUnauthorized, tokenStore } from './api';
 import { alert, errorText, fill, h } from './dom';
+import { loginForm } from './login';
 import { clusterPage } from './pages/cluster';
 import { dlqPage } from './pages/dlq';
 import { groupPage, groupsPage } from './pages/groups';
@@ -141,39 +142,18 @@ function showLogin(reason: string | null): void {
   teardown();
   loginShown = true;
   els = null;
-  const input = h('input', { type: 'password', name: 'token', autocomplete: 'current-password', placeholder: 'ADMIN_TOKEN or an issued token', required: true, autofocus: true });
-  const remember = h('input', { type: 'checkbox', name: 'remember' });
-  const out = h('div', { class: 'login-out' }, reason ? alert('error', reason) : null);
-  const btn = h('button', { type: 'submit', class: 'primary' }, 'Sign in');
-  const form = h('form', {
-    class: 'login-card', 'data-testid': 'login',
-    onsubmit: async (ev: Event) => {
-      ev.preventDefault();
-      const token = input.value.trim();
-      if (!token) { fill(out, alert('error', 'Type the token first.')); return; }
-      btn.disabled = true;
-      fill(out, h('span', { class: 'muted' }, 'Checking…'));
-      try {
-        await call('GET', '/v1/health', undefined, { token, quiet401: true });
-        tokenStore.set(token, remember.checked);
-        mode = 'token';
-        loginShown = false;
-        booted = true;
-        void route();
-      } catch (e) {
-        fill(out, alert('error', e instanceof ApiError && e.status === 401 ? `Sign-in failed: ${e.message}` : errorText(e)));
-        input.select();
-      } finally {
-        btn.disabled = false;
-      }
+  const { form, input } = loginForm({
+    brand: 'edgemq', title: 'Sign in', button: 'Sign in', testid: 'login', refused: 'Sign-in failed',
+    intro: 'This server needs a token. Use the admin token (the ADMIN_TOKEN secret) or a token issued with POST /v1/tokens.',
+    notice: reason ? alert('error', reason) : null,
+    check: (token) => call('GET', '/v1/health', undefined, { token, quiet401: true }),
+    done: () => {
+      mode = 'token';
+      loginShown = false;
+      booted = true;
+      void route();
     },
-  },
-  h('div', { class: 'brand brand-login' }, h('span', { class: 'logo' }, 'e'), 'edgemq'),
-  h('h1', null, 'Sign in'),
-  h('p', { class: 'muted' }, 'This server needs a token. Use the admin token (the ADMIN_TOKEN secret) or a token issued with POST /v1/tokens.'),
-  h('label', { class: 'field' }, h('span', { class: 'field-label' }, 'Token'), input),
-  h('label', { class: 'check' }, remember, ' Remember on this browser (otherwise only for this tab)'),
-  btn, out);
+  });
   fill(app, h('div', { class: 'login' }, form));
   input.focus();
 }

@@ -8,6 +8,7 @@ import '../style.css';
 import './docs.css';
 import { ApiError, call, tokenStore } from '../api';
 import { alert, errorText, fill, h } from '../dom';
+import { loginForm } from '../login';
 import { endpointsByTag, type Endpoint, type OpenApiDoc, type Schema } from './openapi';
 import { endpointView, inline, methodBadge, schemaId, schemaView } from './render';
 
@@ -125,35 +126,14 @@ function render(doc: OpenApiDoc, usingToken: boolean): void {
 
 /** The token box: the server said 401. */
 function askToken(reason: string): void {
-  const input = h('input', { type: 'password', name: 'token', autocomplete: 'current-password', placeholder: 'ADMIN_TOKEN or an issued token', required: true });
-  const remember = h('input', { type: 'checkbox', name: 'remember' });
-  const out = h('div', { class: 'login-out' }, alert('info', inline(reason)));
-  const btn = h('button', { type: 'submit', class: 'primary' }, 'Show the reference');
-  const form = h('form', {
-    class: 'login-card', 'data-testid': 'token-form',
-    onsubmit: async (ev: Event) => {
-      ev.preventDefault();
-      const token = input.value.trim();
-      if (!token) { fill(out, alert('error', 'Type the token first.')); return; }
-      btn.disabled = true;
-      fill(out, h('span', { class: 'muted' }, 'Checking…'));
-      try {
-        const doc = await call<OpenApiDoc>('GET', '/v1/openapi.json', undefined, { token, quiet401: true });
-        tokenStore.set(token, remember.checked); // the dashboard's storage: signed in there too
-        render(doc, true);
-      } catch (e) {
-        fill(out, alert('error', e instanceof ApiError && e.status === 401 ? `The server refused the token: ${e.message}` : errorText(e)));
-        btn.disabled = false;
-        input.select();
-      }
-    },
-  },
-  h('div', { class: 'brand brand-login' }, h('span', { class: 'logo' }, 'e'), 'edgemq API reference'),
-  h('h1', null, 'A token, please'),
-  h('p', { class: 'muted' }, 'This server reads its API description only to holders of a token: the admin token (ADMIN_TOKEN) or one issued with POST /v1/tokens. The dashboard\'s sign-in works here too.'),
-  h('label', { class: 'field' }, h('span', { class: 'field-label' }, 'Token'), input),
-  h('label', { class: 'check' }, remember, ' Remember on this browser (otherwise only for this tab)'),
-  btn, out);
+  const { form, input } = loginForm({
+    brand: 'edgemq API reference', title: 'A token, please', button: 'Show the reference', testid: 'token-form',
+    refused: 'The server refused the token',
+    intro: 'This server reads its API description only to holders of a token: the admin token (ADMIN_TOKEN) or one issued with POST /v1/tokens. The dashboard\'s sign-in works here too.',
+    notice: alert('info', inline(reason)),
+    check: (token) => call<OpenApiDoc>('GET', '/v1/openapi.json', undefined, { token, quiet401: true }),
+    done: (doc) => render(doc, true),
+  });
   fill(app, h('div', { class: 'login' }, form));
   input.focus();
 }
