@@ -40,7 +40,7 @@ export async function waitHealthy(url, timeoutMs = 120_000, alive = () => true) 
 const SNAPSHOT = ['src', 'public', 'wrangler.toml', 'wrangler.json', 'wrangler.jsonc', 'package.json', 'tsconfig.json'];
 
 /** Copies the Worker's sources into `dir` (node_modules linked); returns a hash of what was copied. */
-function snapshot(root, dir) {
+function snapshot(root, dir, extra = []) {
   mkdirSync(dir, { recursive: true });
   const h = createHash('sha256');
   const walk = (rel) => {
@@ -54,6 +54,7 @@ function snapshot(root, dir) {
     cpSync(join(root, f), join(dir, f), { recursive: true });
     walk(f);
   }
+  for (const f of extra) h.update(f).update('\0').update(readFileSync(join(dir, f))).update('\0');
   symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
   // an [assets] directory that is built separately (and may not exist yet) is created empty
   try {
@@ -69,12 +70,15 @@ function readdirSafe(p) { try { return readdirSync(p); } catch { return null; } 
  * sources and with fresh persisted state, both in one temporary directory.
  * Returns { url, pgid, sourceHash, stop() }; stop() kills the whole group and removes the directory.
  */
-export async function startServer({ root, logFile }) {
+export async function startServer({ root, logFile, entry = null }) {
   const port = await freePort();
   const tmp = mkdtempSync(join(tmpdir(), 'edgemq-bench-'));
   const app = join(tmp, 'app');
   const persist = join(tmp, 'state');
-  const sourceHash = snapshot(root, app);
+  // `entry` (optional): a module that wraps src/index.ts (bench/lib/cost-entry.ts), built instead of `main`
+  const entryCopy = entry ? join('bench-entry', 'index.ts') : null;
+  if (entry) { mkdirSync(join(app, 'bench-entry'), { recursive: true }); cpSync(entry, join(app, entryCopy)); }
+  const sourceHash = snapshot(root, app, entry ? [entryCopy] : []);
   const bin = join(root, 'node_modules', '.bin', 'wrangler');
   // Isolated from the other wrangler sessions on this machine: its own dev registry, no config
   // watching, and a bundle built once up front and served with --no-bundle, so that an
@@ -84,7 +88,7 @@ export async function startServer({ root, logFile }) {
     WRANGLER_REGISTRY_PATH: join(tmp, 'registry'), WRANGLER_CI_DISABLE_CONFIG_WATCHING: 'true',
   };
   try {
-    await promisify(execFile)(bin, ['deploy', '--dry-run', '--outdir', join(app, 'dist')], { cwd: app, env, maxBuffer: 1 << 24 });
+    await promisify(execFile)(bin, ['deploy', ...(entryCopy ? [entryCopy] : []), '--dry-run', '--outdir', join(app, 'dist')], { cwd: app, env, maxBuffer: 1 << 24 });
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw new Error(`building the Worker failed: ${(e.stdout || '') + (e.stderr || e.message)}`);

@@ -1,0 +1,533 @@
+// Compare phase: edgemq beside the brokers a user would pick instead, in one run, alternating.
+//
+// Per run (RUNS of them), edgemq and the peers take turns (edgemq first in odd runs):
+//   edgemq, on a fresh topic of QUEUES queue(s) (1: like the peers' one queue/stream), after a
+//   warm-up on its own topic (WARMUP messages produced, drained by push and pull):
+//     produce batched: N × SIZE B, BATCH messages per POST over PRODUCE_CONNS keep-alive connections;
+//       two groups exist before it (consumeFrom FIRST), so both drains below read the same backlog
+//     push drain:  one WebSocket (`ws`), maxInflight INFLIGHT, every frame acked at once in one ack
+//                  frame; ends when all N came and the group reports lag 0 and nothing in flight
+//     pull drain:  CONSUMERS loops of receive (≤ RECEIVE_MAX) + ack, until N acked
+//     produce single: 1 message per POST over SINGLE_CONNS connections, closed loop, SINGLE_SECONDS
+//     health:      GET /v1/health over SINGLE_CONNS connections, closed loop (the Worker's request rate
+//                  without storage: the ceiling of the single-message produce)
+//     latency:     a push consumer at the log's end; LAT_N messages published one per POST, open loop
+//                  at RATE/s; e2e = receive − publish call, publish→ack = 201 − publish call
+//   peers (bench/lib/peers.mjs: ../shared/peers/bench.mjs, unchanged, in a child process): the same
+//     N, SIZE, 1,000 publishes in flight, drain acking each message (prefetch 1,000), LAT_N at RATE/s;
+//     then a short pass with SINGLE_WINDOW (16) publishes in flight, the analogue of 16 connections
+//     each sending one message per request.
+// Reports medians over runs (with ranges), per-run ratios edgemq/peer for the targets, and client,
+// server and other CPU (cores) of every edgemq measurement so that the client is seen not to be
+// the bottleneck. The peers' list: env BENCH_PEERS (default rabbitmq,rabbitmq-quorum,redis-always,
+// nats-async; "none" skips them).
+import WebSocket from 'ws';
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { randomBytes } from 'node:crypto';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeClient } from './lib/http.mjs';
+import { closedLoop, cpuMeter, fmt, latencySummary, pct, round, waitQuiet } from './lib/stats.mjs';
+import { ACK_MEANS, LABEL, findPeers, startPeers } from './lib/peers.mjs';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+export const DEFAULTS = {
+  compareRuns: 3,
+  compareN: 100_000,
+  compareSize: 256,
+  compareQueues: 1,
+  compareBatch: 100,
+  compareProduceConns: 8,
+  compareSingleConns: 16,
+  compareSingleSeconds: 5,
+  compareHealthSeconds: 5,
+  compareInflight: 1000, // push maxInflight (API: ≤ 1024)
+  compareConsumers: 8, // pull loops
+  compareReceiveMax: 100,
+  compareLatN: 5000,
+  compareRate: 1000,
+  compareLatLowRate: 100, // also measured at this rate, below the HTTP saturation of wrangler dev (0 skips)
+  compareLatLowN: 500,
+  compareWarmup: 5000,
+  compareSingleWindow: 16, // peers: publishes in flight for the "single" row
+  comparePeers: 1, // 0: edgemq only
+  compareQuietCores: 0.3, // before each measurement wait (≤ compareQuietMaxMs) for the rest of the machine to use less
+  compareQuietMaxMs: 5000,
+  comparePhaseTimeoutSec: 300,
+};
+const DEFAULT_PEERS = 'rabbitmq,rabbitmq-quorum,redis-always,nats-async';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const enc = encodeURIComponent;
+const median = (a) => {
+  const s = a.filter(Number.isFinite).sort((x, y) => x - y);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : null;
+};
+function withTimeout(p, ms, what) {
+  let t;
+  return Promise.race([p.finally(() => clearTimeout(t)), new Promise((_, rej) => { t = setTimeout(() => rej(new Error(`timeout: ${what} > ${ms} ms`)), ms); })]);
+}
+function bodyText(size) {
+  return randomBytes(Math.ceil(size * 0.75) + 3).toString('base64').replace(/[+/=]/g, 'x').slice(0, size);
+}
+
+/** Opens a push consumer; `onFrame(frame, at, ws)` gets every parsed text frame. */
+function openPush(url, topic, group, maxInflight, consumerId, onFrame) {
+  const wsUrl = `${url.replace(/^http/, 'ws')}/v1/topics/${enc(topic)}/subscriptions/${enc(group)}/ws?consumerId=${enc(consumerId)}&maxInflight=${maxInflight}`;
+  return new Promise((res, rej) => {
+    const ws = new WebSocket(wsUrl, { handshakeTimeout: 20_000, perMessageDeflate: false });
+    ws.once('open', () => res(ws));
+    ws.once('unexpected-response', (_req, r) => {
+      let t = '';
+      r.on('data', (d) => { t += d; });
+      r.on('end', () => rej(new Error(`ws upgrade refused: ${r.statusCode} ${t.slice(0, 300)}`)));
+    });
+    ws.once('error', rej);
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      const at = performance.now();
+      let f;
+      try { f = JSON.parse(data.toString()); } catch { return; }
+      onFrame(f, at, ws);
+    });
+  });
+}
+const closeWs = (ws) => new Promise((r) => { if (ws.readyState === WebSocket.CLOSED) return r(); ws.once('close', r); ws.close(1000, 'bench done'); setTimeout(r, 3000); });
+
+export async function runCompare({ url, serverCpu, opts: o, log }) {
+  const stamp = Date.now().toString(36);
+  const phaseMs = o.comparePhaseTimeoutSec * 1000;
+  const admin = makeClient(url, { connections: 2 });
+  const produceClient = makeClient(url, { connections: o.compareProduceConns });
+  const singleClient = makeClient(url, { connections: o.compareSingleConns });
+  const consumeClient = makeClient(url, { connections: o.compareConsumers });
+  const clients = [admin, produceClient, singleClient, consumeClient];
+  const batchBodies = Array.from({ length: 32 }, () => JSON.stringify({ messages: Array.from({ length: o.compareBatch }, () => ({ body: bodyText(o.compareSize) })) }));
+  const singleBodies = Array.from({ length: 256 }, () => JSON.stringify({ body: bodyText(o.compareSize) }));
+  const pad = bodyText(o.compareSize);
+
+  // ------------------------------------------------------------------ edgemq measurements
+  const quiet = () => waitQuiet({ serverCpu, maxCores: o.compareQuietCores, maxMs: o.compareQuietMaxMs });
+  const measured = (r, cpu, extra = {}) => ({
+    messages: r.messages, seconds: round(r.ms / 1000, 2), msgPerSec: round((r.messages / r.ms) * 1000), cpu,
+    serverCpuUsPerMsg: cpu.serverCpuSec === null ? null : round((cpu.serverCpuSec * 1e6) / r.messages, 1), load1: round(os.loadavg()[0], 2), ...extra,
+  });
+
+  async function groupQueues(topic, group) {
+    const g = (await admin.request('GET', `/v1/groups/${enc(group)}`)).json;
+    return g.queues.filter((q) => q.topic === topic);
+  }
+
+  async function produceBatched(topic, n) {
+    const requests = Math.ceil(n / o.compareBatch);
+    let sent = 0, k = 0;
+    const lat = [];
+    const meter = cpuMeter(serverCpu);
+    const r = await closedLoop({
+      workers: o.compareProduceConns, seconds: phaseMs / 1000,
+      step: async () => {
+        if (sent >= requests) return false;
+        sent++;
+        const x = await produceClient.request('POST', `/v1/topics/${enc(topic)}/messages`, batchBodies[k++ % batchBodies.length]);
+        if (x.json.messages.length !== o.compareBatch) throw new Error(`produce answered ${x.json.messages.length} results`);
+        lat.push(x.ms);
+        return o.compareBatch;
+      },
+    });
+    if (r.messages < n) throw new Error(`produced ${r.messages} of ${n} within ${o.comparePhaseTimeoutSec} s`);
+    return measured(r, meter(), { request: latencySummary(lat) });
+  }
+
+  async function produceSingle(topic, seconds) {
+    const lat = [];
+    let k = 0;
+    const meter = cpuMeter(serverCpu);
+    const r = await closedLoop({
+      workers: o.compareSingleConns, seconds,
+      step: async () => {
+        const x = await singleClient.request('POST', `/v1/topics/${enc(topic)}/messages`, singleBodies[k++ % singleBodies.length]);
+        lat.push(x.ms);
+        return 1;
+      },
+    });
+    return measured(r, meter(), { request: latencySummary(lat) });
+  }
+
+  async function health(seconds) {
+    const lat = [];
+    const meter = cpuMeter(serverCpu);
+    const r = await closedLoop({ workers: o.compareSingleConns, seconds, step: async () => { lat.push((await singleClient.request('GET', '/v1/health')).ms); return 1; } });
+    return measured(r, meter(), { request: latencySummary(lat) });
+  }
+
+  /** Push drain of `n` messages of `group`, acking every frame at once; ends when the broker has all acks. */
+  async function pushDrain(topic, group, n) {
+    let got = 0, frames = 0, dup = 0, redelivered = 0, badBody = 0, errors = 0, resolveDone;
+    const done = new Promise((r) => { resolveDone = r; });
+    const seen = new Set();
+    const meter = cpuMeter(serverCpu);
+    const t0 = performance.now();
+    const ws = await openPush(url, topic, group, o.compareInflight, `push-${group}`, (f, _at, sock) => {
+      if (f.type === 'error') { errors++; log(`    push error frame: ${JSON.stringify(f).slice(0, 200)}`); return; }
+      if (f.type !== 'messages') return;
+      frames++;
+      const handles = new Array(f.messages.length);
+      for (let i = 0; i < f.messages.length; i++) {
+        const m = f.messages[i];
+        handles[i] = m.receiptHandle;
+        const key = m.queueId * 1e9 + m.queueOffset;
+        if (seen.has(key)) dup++; else seen.add(key);
+        if (m.deliveryAttempt !== 1) redelivered++;
+        if (m.body.length !== o.compareSize) badBody++;
+      }
+      sock.send(JSON.stringify({ type: 'ack', receiptHandles: handles }));
+      got += f.messages.length;
+      if (got >= n) resolveDone();
+    });
+    try {
+      await withTimeout(done, phaseMs, `push drain (${got}/${n})`);
+      const tAll = performance.now();
+      // the acks are fire-and-forget frames: wait until the broker reports them all applied
+      for (let i = 0; ; i++) {
+        const qs = await groupQueues(topic, group);
+        if (qs.every((q) => q.lag === 0 && q.inflight === 0)) break;
+        if (i > 2000) throw new Error(`push drain: lag/inflight did not reach 0: ${JSON.stringify(qs)}`);
+        await sleep(5);
+      }
+      const ms = performance.now() - t0;
+      const cpu = meter();
+      if (dup || redelivered || badBody || errors) throw new Error(`push drain: ${dup} duplicates, ${redelivered} redeliveries, ${badBody} bad bodies, ${errors} error frames`);
+      return measured({ messages: got, ms }, cpu, { frames, avgFrame: round(got / frames, 1), ackSyncMs: round(performance.now() - tAll, 1) });
+    } finally { await closeWs(ws); }
+  }
+
+  /** Pull drain: CONSUMERS loops of receive + ack until `n` acked. */
+  async function pullDrain(topic, group, n) {
+    let claimed = 0, empty = 0, notOk = 0, badBody = 0;
+    const recv = [], ack = [];
+    const meter = cpuMeter(serverCpu);
+    const r = await closedLoop({
+      workers: o.compareConsumers, seconds: phaseMs / 1000,
+      step: async (w) => {
+        const want = Math.min(o.compareReceiveMax, n - claimed);
+        if (want <= 0) return false;
+        claimed += want;
+        const x = await consumeClient.request('POST', `/v1/topics/${enc(topic)}/subscriptions/${enc(group)}/receive`, { maxMessages: want, consumerId: `pull${w}` });
+        recv.push(x.ms);
+        const msgs = x.json.messages;
+        claimed -= want - msgs.length;
+        if (!msgs.length) { if (++empty > 200) throw new Error(`pull drain: receive keeps answering nothing (${claimed}/${n})`); await sleep(5); return 0; }
+        for (const m of msgs) if (m.body.length !== o.compareSize) badBody++;
+        const a = await consumeClient.request('POST', `/v1/topics/${enc(topic)}/subscriptions/${enc(group)}/ack`, { receiptHandles: msgs.map((m) => m.receiptHandle) });
+        ack.push(a.ms);
+        for (const s of a.json.results) if (s.status !== 'OK') notOk++;
+        return msgs.length;
+      },
+    });
+    const cpu = meter();
+    if (r.messages !== n || notOk || badBody) throw new Error(`pull drain: ${r.messages}/${n} acked, ${notOk} acks not OK, ${badBody} bad bodies`);
+    return measured(r, cpu, { receive: latencySummary(recv), ack: latencySummary(ack), emptyReceives: empty });
+  }
+
+  /** Push consumer at the log's end; LAT_N single-message POSTs at RATE/s, open loop. */
+  async function latency(topic, group, n = o.compareLatN, rate = o.compareRate) {
+    await admin.request('PUT', `/v1/groups/${enc(group)}`, { consumeFrom: 'LAST' });
+    await admin.request('POST', `/v1/groups/${enc(group)}/reset-offset`, { topic, to: 'LATEST' });
+    const e2e = new Float64Array(n).fill(NaN), pubAck = new Float64Array(n).fill(NaN), sentAt = new Float64Array(n);
+    const toStore = new Float64Array(n).fill(NaN), toConsumer = new Float64Array(n).fill(NaN), sentWall = new Float64Array(n);
+    let got = 0, foreign = 0, acked = 0, lastGot = performance.now(), resolveDone;
+    const done = new Promise((r) => { resolveDone = r; });
+    const ws = await openPush(url, topic, group, o.compareInflight, `lat-${group}`, (f, at, sock) => {
+      if (f.type !== 'messages') return;
+      const handles = [];
+      for (const m of f.messages) {
+        handles.push(m.receiptHandle);
+        const i = Number(String(m.body).slice(0, String(m.body).indexOf(':')));
+        if (!Number.isInteger(i) || i < 0 || i >= n || !Number.isNaN(e2e[i])) { foreign++; continue; }
+        e2e[i] = at - sentAt[i];
+        lastGot = at;
+        const wall = Date.now();
+        toStore[i] = m.storeTimestamp - sentWall[i];
+        toConsumer[i] = wall - m.storeTimestamp;
+        if (++got === n) resolveDone();
+      }
+      sock.send(JSON.stringify({ type: 'ack', receiptHandles: handles }));
+    });
+    try {
+      await sleep(300);
+      const meter = cpuMeter(serverCpu);
+      const t0 = performance.now();
+      let sent = 0, failed = null;
+      await withTimeout(new Promise((res, rej) => {
+        const tick = () => {
+          if (failed) return rej(failed);
+          const due = Math.min(n, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
+          while (sent < due) {
+            const i = sent++;
+            const head = `${i}:`;
+            const body = JSON.stringify({ body: head + pad.slice(head.length) });
+            const ts = performance.now();
+            sentAt[i] = ts;
+            sentWall[i] = Date.now();
+            singleClient.request('POST', `/v1/topics/${enc(topic)}/messages`, body).then(() => { pubAck[i] = performance.now() - ts; acked++; }, (e) => { failed = e; });
+          }
+          if (sent < n) setTimeout(tick, 1); else res();
+        };
+        tick();
+      }), phaseMs, 'latency publish');
+      const sendMs = performance.now() - t0;
+      // past the HTTP path's capacity the POSTs queue up in the client: wait for them all, then for
+      // the last deliveries; what never comes is reported as missing, not as a failed phase
+      const tSent = performance.now();
+      while (got < n && performance.now() - tSent < phaseMs) {
+        if (failed) throw failed;
+        if (acked === n && performance.now() - Math.max(lastGot, tSent) > 10_000) break;
+        await Promise.race([done, sleep(100)]);
+      }
+      const drainMs = performance.now() - t0;
+      const cpu = meter();
+      const s = Float64Array.from(e2e.filter((x) => !Number.isNaN(x))).sort(), a = Float64Array.from(pubAck.filter((x) => !Number.isNaN(x))).sort();
+      const r2 = (x) => round(x, 2);
+      const ms = (xs) => { const v = Float64Array.from(xs.filter((x) => !Number.isNaN(x))).sort(); return { p50: pct(v, 50), p99: pct(v, 99), max: v[v.length - 1] }; };
+      return {
+        rate, achievedRate: round((n / sendMs) * 1000), messages: n, received: got, missing: n - got, publishAcked: acked, foreign,
+        // what the server actually absorbed: all n published and delivered over this long
+        servedRate: round((got / drainMs) * 1000),
+        // the same split on the wall clock (ms resolution): publish call -> storeTimestamp -> frame received
+        split: { toStore: ms(toStore), storeToConsumer: ms(toConsumer) },
+        e2e: { p50: r2(pct(s, 50)), p90: r2(pct(s, 90)), p99: r2(pct(s, 99)), max: r2(s[s.length - 1]) },
+        pubAck: { p50: r2(pct(a, 50)), p90: r2(pct(a, 90)), p99: r2(pct(a, 99)), max: r2(a[a.length - 1]) },
+        cpu, load1: round(os.loadavg()[0], 2),
+      };
+    } finally { await closeWs(ws); }
+  }
+
+  async function edgemqRun(run) {
+    const tag = `${stamp}-${run}`;
+    const r = { run, startedAt: new Date().toISOString(), load1: round(os.loadavg()[0], 2) };
+    // warm-up on its own topic
+    const warm = `cmp-warm-${tag}`;
+    await admin.request('POST', '/v1/topics', { name: warm, queues: o.compareQueues });
+    for (const g of ['wpush', 'wpull']) await admin.request('PUT', `/v1/groups/${g}-${tag}`, { consumeFrom: 'FIRST' });
+    await produceBatched(warm, o.compareWarmup);
+    await pushDrain(warm, `wpush-${tag}`, o.compareWarmup);
+    await pullDrain(warm, `wpull-${tag}`, o.compareWarmup);
+    await produceSingle(warm, 1);
+
+    const topic = `cmp-${tag}`;
+    const gPush = `cmp-push-${tag}`, gPull = `cmp-pull-${tag}`;
+    await admin.request('POST', '/v1/topics', { name: topic, queues: o.compareQueues });
+    for (const g of [gPush, gPull]) await admin.request('PUT', `/v1/groups/${g}`, { consumeFrom: 'FIRST' });
+    const step = async (name, fn) => {
+      const q = await quiet();
+      const x = await fn();
+      x.quietWait = q;
+      r[name] = x;
+      const c = x.cpu;
+      log(`    edgemq run ${run} ${name.padEnd(14)} ` + (x.msgPerSec !== undefined ? `${fmt(x.msgPerSec).padStart(7)}/s` : `e2e p50 ${fmt(x.e2e.p50, 2)} p99 ${fmt(x.e2e.p99, 2)} ms, publish→ack p50 ${fmt(x.pubAck.p50, 2)} p99 ${fmt(x.pubAck.p99, 2)} ms, offered ${fmt(x.achievedRate)}/s, served ${fmt(x.servedRate)}/s, missing ${x.missing}`) +
+        `  cores client ${fmt(c.clientCpuCores, 2)} server ${fmt(c.serverCpuCores, 2)} other ${fmt(c.otherCpuCores, 2)}` + (x.serverCpuUsPerMsg != null ? `  server ${fmt(x.serverCpuUsPerMsg, 1)} µs/msg` : ''));
+    };
+    await step('produceBatch', () => produceBatched(topic, o.compareN));
+    await step('pushDrain', () => pushDrain(topic, gPush, o.compareN));
+    await step('pullDrain', () => pullDrain(topic, gPull, o.compareN));
+    await step('produceSingle', () => produceSingle(topic, o.compareSingleSeconds));
+    await step('health', () => health(o.compareHealthSeconds));
+    await step('latency', () => latency(topic, `cmp-lat-${tag}`));
+    if (o.compareLatLowRate > 0) await step('latencyLow', () => latency(topic, `cmp-latlow-${tag}`, o.compareLatLowN, o.compareLatLowRate));
+    for (const t of [warm, topic]) await admin.request('DELETE', `/v1/topics/${enc(t)}`, undefined, { expect: [204, 404] }).catch(() => {});
+    return r;
+  }
+
+  // ------------------------------------------------------------------ peers
+  const peerList = (process.env.BENCH_PEERS ?? DEFAULT_PEERS).split(',').map((s) => s.trim()).filter((s) => s && s !== 'none');
+  // the brokers run only during their own turn (started and stopped around it), so that an idle
+  // broker (Erlang's schedulers spin) takes nothing from edgemq's measurements
+  let found = null;
+  const peerInfo = { requested: peerList, skipped: {}, missing: [], keptLogs: [] };
+  if (o.comparePeers && peerList.length) {
+    found = findPeers(ROOT);
+    peerInfo.missing = found.missing;
+    peerInfo.src = found.src; peerInfo.modules = found.modules;
+    if (!found.src || !found.modules) {
+      log(`peers skipped: ${found.missing.join('; ')}`);
+      for (const v of peerList) peerInfo.skipped[v] = found.missing.join('; ');
+      found = null;
+    } else log(`peers: ${peerList.join(', ')} (benchmark ${found.src}/bench.mjs, clients ${found.modules})`);
+  }
+  const peerArgs = ['--n', String(o.compareN), '--size', String(o.compareSize), '--window', '1000', '--prefetch', '1000',
+    '--lat-n', String(o.compareLatN), '--rate', String(o.compareRate), '--warmup', String(o.compareWarmup), '--ack', 'each', '--phase-timeout', String(o.comparePhaseTimeoutSec)];
+  const singleN = 20_000;
+  const peerSingleArgs = ['--n', String(singleN), '--size', String(o.compareSize), '--window', String(o.compareSingleWindow), '--prefetch', '1000',
+    '--lat-n', '100', '--rate', String(o.compareRate), '--warmup', '1000', '--ack', 'each', '--phase-timeout', String(o.comparePhaseTimeoutSec)];
+
+  async function peersRun(run) {
+    if (!found) return null;
+    const t0 = Date.now();
+    const peers = await startPeers({ variants: peerList, found, log });
+    for (const [v, why] of Object.entries(peers.skipped)) { if (!peerInfo.skipped[v]) log(`peers: ${v} skipped: ${why}`); peerInfo.skipped[v] = why; }
+    if (!peers.variants.length) { await peers.stop(); return null; }
+    let main = [], single = [], q;
+    try {
+      q = await quiet();
+      main = await peers.runPass(peerArgs, { label: `run ${run}` });
+      single = await peers.runPass(peerSingleArgs, { label: `run ${run} (window ${o.compareSingleWindow})` });
+    } finally {
+      const failed = main.length < peers.variants.length || single.length < peers.variants.length || main.some((x) => x.error);
+      await peers.stop({ keep: failed });
+      if (failed) { peerInfo.keptLogs.push(peers.dir); log(`peers: run ${run} had failures; logs kept in ${peers.dir}`); }
+    }
+    for (const v of peers.variants) delete peerInfo.skipped[v];
+    const out = {};
+    for (const row of main) {
+      const s = single.find((x) => x.broker === row.broker);
+      out[row.broker] = { ...row, single_mps: s && !s.error ? s.produce_mps : null, single_clientCpu: s?.produce_clientCpu, single_brokerCpu: s?.produce_brokerCpu, single_error: s?.error, quietWait: q };
+      const x = out[row.broker];
+      log(`    peer run ${run} ${row.broker.padEnd(16)} ` + (row.error ? `ERROR ${row.error}` :
+        `produce ${fmt(row.produce_mps)}/s  drain ${fmt(row.drain_mps)}/s  single(${o.compareSingleWindow}) ${fmt(x.single_mps)}/s  e2e p50 ${fmt(row.e2e_p50, 2)} p99 ${fmt(row.e2e_p99, 2)} ms  ` +
+        `client CPU prod ${fmt(row.produce_clientCpu, 1)} s drain ${fmt(row.drain_clientCpu, 1)} s`));
+    }
+    log(`  peers run ${run} took ${Math.round((Date.now() - t0) / 1000)} s`);
+    return out;
+  }
+
+  // ------------------------------------------------------------------ runs, alternating
+  const result = { config: { ...o, peers: peerList, peerSingleN: singleN }, peerInfo, runs: [] };
+  try {
+    for (let run = 1; run <= o.compareRuns; run++) {
+      log(`compare run ${run}/${o.compareRuns}: ${run % 2 ? 'edgemq, then peers' : 'peers, then edgemq'}`);
+      const rr = { run };
+      if (run % 2) { rr.edgemq = await edgemqRun(run); rr.peers = await peersRun(run); } else { rr.peers = await peersRun(run); rr.edgemq = await edgemqRun(run); }
+      result.runs.push(rr);
+    }
+  } finally {
+    await Promise.all(clients.map((c) => c.close().catch(() => {})));
+  }
+  result.retries = clients.reduce((n, c) => n + c.stats.retries, 0);
+  result.summary = summarizeCompare(result);
+  return result;
+}
+
+// ------------------------------------------------------------------ summary
+const TARGETS = [
+  { id: 'produceVsRedis', what: 'batched produce ≥ Redis Streams (appendfsync always)', peer: 'redis-always', mine: (e) => e.produceBatch.msgPerSec, theirs: (p) => p.produce_mps, min: 1 },
+  { id: 'produceVsRabbit', what: 'batched produce ≥ 3 × RabbitMQ classic durable', peer: 'rabbitmq', mine: (e) => e.produceBatch.msgPerSec, theirs: (p) => p.produce_mps, min: 3 },
+  { id: 'pushDrainVsQuorum', what: 'push drain ≥ RabbitMQ quorum queue drain', peer: 'rabbitmq-quorum', mine: (e) => e.pushDrain.msgPerSec, theirs: (p) => p.drain_mps, min: 1 },
+];
+
+function summarizeCompare(res) {
+  const ok = res.runs.filter((r) => r.edgemq);
+  const em = (f) => median(ok.map((r) => f(r.edgemq)));
+  const range = (f) => { const v = ok.map((r) => f(r.edgemq)).filter(Number.isFinite); return v.length ? [Math.min(...v), Math.max(...v)] : null; };
+  const edgemq = {};
+  const metrics = {
+    produceBatch: (e) => e.produceBatch.msgPerSec, produceSingle: (e) => e.produceSingle.msgPerSec, health: (e) => e.health.msgPerSec,
+    pushDrain: (e) => e.pushDrain.msgPerSec, pullDrain: (e) => e.pullDrain.msgPerSec,
+    e2eP50: (e) => e.latency.e2e.p50, e2eP99: (e) => e.latency.e2e.p99, ackP50: (e) => e.latency.pubAck.p50, ackP99: (e) => e.latency.pubAck.p99,
+    latRate: (e) => e.latency.achievedRate, latServed: (e) => e.latency.servedRate ?? NaN, latMissing: (e) => e.latency.missing ?? 0,
+    lowE2eP50: (e) => e.latencyLow?.e2e.p50 ?? NaN, lowE2eP99: (e) => e.latencyLow?.e2e.p99 ?? NaN,
+    lowAckP50: (e) => e.latencyLow?.pubAck.p50 ?? NaN, lowAckP99: (e) => e.latencyLow?.pubAck.p99 ?? NaN,
+    lowStoreToConsumerP50: (e) => e.latencyLow?.split.storeToConsumer.p50 ?? NaN, lowStoreToConsumerP99: (e) => e.latencyLow?.split.storeToConsumer.p99 ?? NaN,
+    storeToConsumerP50: (e) => e.latency.split.storeToConsumer.p50, storeToConsumerP99: (e) => e.latency.split.storeToConsumer.p99,
+  };
+  for (const [k, f] of Object.entries(metrics)) edgemq[k] = { median: em(f), range: range(f), runs: ok.map((r) => f(r.edgemq)) };
+  const cpu = {};
+  for (const k of ['produceBatch', 'pushDrain', 'pullDrain', 'produceSingle', 'health', 'latency', 'latencyLow']) {
+    if (!ok.length || !ok[0].edgemq[k]) continue;
+    cpu[k] = {
+      client: em((e) => e[k].cpu.clientCpuCores), server: em((e) => e[k].cpu.serverCpuCores), other: em((e) => e[k].cpu.otherCpuCores),
+      serverUsPerMsg: k.startsWith('latency') ? null : em((e) => e[k].serverCpuUsPerMsg),
+    };
+  }
+  const peers = {};
+  for (const v of res.config.peers) {
+    const rows = res.runs.map((r) => r.peers?.[v]).filter((x) => x && !x.error);
+    if (!rows.length) continue;
+    const m = (k) => median(rows.map((x) => x[k]));
+    const rg = (k) => { const xs = rows.map((x) => x[k]).filter(Number.isFinite); return xs.length ? [Math.min(...xs), Math.max(...xs)] : null; };
+    peers[v] = {
+      runsOk: rows.length, durability: rows[0].durability,
+      produce: { median: m('produce_mps'), range: rg('produce_mps') }, single: { median: m('single_mps'), range: rg('single_mps') },
+      drain: { median: m('drain_mps'), range: rg('drain_mps') },
+      e2eP50: m('e2e_p50'), e2eP99: m('e2e_p99'), ackP50: m('ack_p50'), ackP99: m('ack_p99'),
+      clientCpuSec: { produce: m('produce_clientCpu'), drain: m('drain_clientCpu') }, brokerCpuSec: { produce: m('produce_brokerCpu'), drain: m('drain_brokerCpu') },
+      wallSec: { produce: res.config.compareN / m('produce_mps'), drain: res.config.compareN / m('drain_mps') },
+    };
+  }
+  // targets: ratios within each run (edgemq and the peer measured minutes apart), then their median
+  const targets = TARGETS.map((t) => {
+    const per = res.runs.map((r) => {
+      const p = r.peers?.[t.peer];
+      if (!r.edgemq || !p || p.error) return null;
+      return round(t.mine(r.edgemq) / t.theirs(p), 3);
+    });
+    const med = median(per.filter((x) => x !== null));
+    return { id: t.id, what: t.what, perRun: per, median: med, need: t.min, pass: med === null ? null : med >= t.min };
+  });
+  const p99 = edgemq.e2eP99.median;
+  targets.push({ id: 'pushP99', what: 'push e2e p99 ≤ 5 ms at 1,000 msg/s', perRun: edgemq.e2eP99.runs, median: p99, need: 5, pass: p99 === null ? null : p99 <= 5, unit: 'ms' });
+  const single = res.runs.map((r) => (r.edgemq ? round(r.edgemq.produceSingle.msgPerSec / r.edgemq.health.msgPerSec, 3) : null));
+  const sm = median(single.filter((x) => x !== null));
+  targets.push({ id: 'singleVsHealth', what: 'single-message produce ≥ 0.5 × /v1/health request rate', perRun: single, median: sm, need: 0.5, pass: sm === null ? null : sm >= 0.5 });
+  return { edgemq, cpu, peers, targets };
+}
+
+const rngTxt = (m, r, d = 0) => (m === null || m === undefined ? '-' : `${fmt(m, d)}${r && r[0] !== r[1] ? ` (${fmt(r[0], d)}–${fmt(r[1], d)})` : ''}`);
+
+export const EDGEMQ_ACK = 'produce: 201 after the batch\'s SQLite transaction in the queue\'s Durable Object has committed; under wrangler dev workerd fsyncs each commit ' +
+  '(strace on this setup: 206 fsyncs for 200 produce requests), in production the commit is confirmed once replicated; ack: a fire-and-forget frame (push), HTTP 200 after commit (pull)';
+
+export function compareMarkdown(r) {
+  const s = r.summary, e = s.edgemq, c = r.config;
+  const rows = [];
+  rows.push(['**edgemq** (wrangler dev, ' + `${c.compareQueues} queue${c.compareQueues > 1 ? 's' : ''})`, rngTxt(e.produceBatch.median, e.produceBatch.range), rngTxt(e.produceSingle.median, e.produceSingle.range),
+    rngTxt(e.health.median, e.health.range), rngTxt(e.pushDrain.median, e.pushDrain.range), rngTxt(e.pullDrain.median, e.pullDrain.range),
+    `${fmt(e.e2eP50.median, 2)} / ${fmt(e.e2eP99.median, 2)}`, `${fmt(e.ackP50.median, 2)} / ${fmt(e.ackP99.median, 2)}`, EDGEMQ_ACK]);
+  for (const v of c.peers) {
+    const p = s.peers[v];
+    if (!p) { rows.push([LABEL[v] ?? v, 'skipped', '', '', '', '', '', '', r.peerInfo.skipped[v] ?? 'failed in every run']); continue; }
+    rows.push([`${LABEL[v] ?? v}${p.runsOk < c.compareRuns ? ` (${p.runsOk}/${c.compareRuns} runs ok)` : ''}`, rngTxt(p.produce.median, p.produce.range), rngTxt(p.single.median, p.single.range), 'n/a',
+      rngTxt(p.drain.median, p.drain.range) + (v.startsWith('redis') ? ' (XREADGROUP loop)' : ''), 'n/a (push only here)', `${fmt(p.e2eP50, 2)} / ${fmt(p.e2eP99, 2)}`, `${fmt(p.ackP50, 2)} / ${fmt(p.ackP99, 2)}`, ACK_MEANS[v] ?? p.durability]);
+  }
+  const tg = s.targets.map((t) => `| ${t.what} | ${t.perRun.map((x) => fmt(x, 2)).join(', ')} | ${fmt(t.median, 2)}${t.unit ? ' ' + t.unit : '×'} | ${t.pass === null ? 'n/a (peer not measured)' : t.pass ? '**PASS**' : '**MISS**'} |`);
+  const cp = s.cpu;
+  const cpuRow = (k, label) => `| ${label} | ${fmt(cp[k].client, 2)} | ${fmt(cp[k].server, 2)} | ${fmt(cp[k].other, 2)} | ${cp[k].serverUsPerMsg == null ? '-' : fmt(cp[k].serverUsPerMsg, 1)} |`;
+  const peerCpu = Object.entries(s.peers).map(([v, p]) => `${LABEL[v] ?? v}: client ${fmt(p.clientCpuSec.produce / p.wallSec.produce, 2)} / ${fmt(p.clientCpuSec.drain / p.wallSec.drain, 2)} cores, broker ${fmt(p.brokerCpuSec.produce / p.wallSec.produce, 2)} / ${fmt(p.brokerCpuSec.drain / p.wallSec.drain, 2)} cores (produce / drain)`);
+  const loads = r.runs.map((x) => x.edgemq?.load1).filter(Number.isFinite);
+  return [
+    `### edgemq beside the peer brokers: ${fmt(c.compareN)} × ${c.compareSize} B, ${c.compareRuns} runs alternating (medians, range in brackets)`,
+    '',
+    '| system | produce batched msg/s | produce single msg/s | /v1/health req/s | push drain msg/s (acks) | pull drain msg/s (acks) | e2e p50 / p99 ms at ' + fmt(c.compareRate) + '/s | publish→ack p50 / p99 ms | what its ack means |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---|',
+    ...rows.map((x) => `| ${x.join(' | ')} |`),
+    '',
+    `- edgemq: batched = ${c.compareBatch} messages per POST over ${c.compareProduceConns} keep-alive connections (undici Pool); single = 1 message per POST over ${c.compareSingleConns} connections, ${c.compareSingleSeconds} s; ` +
+      `push drain = one WebSocket, maxInflight ${c.compareInflight}, each frame acked at once with one ack frame, timed until the group reports lag 0 and nothing in flight; ` +
+      `pull drain = ${c.compareConsumers} loops of receive (≤ ${c.compareReceiveMax}) + ack; latency = ${fmt(c.compareLatN)} single-message POSTs at ${fmt(c.compareRate)}/s to a running push consumer.`,
+    `- Peers: ../shared/peers/bench.mjs unchanged (one producer and one consumer connection, ≤ 1,000 unacked publishes, drain acking each message with prefetch 1,000); ` +
+      `their "single" column is a second pass with ${c.compareSingleWindow} publishes in flight (${fmt(r.config.peerSingleN)} messages), the analogue of ${c.compareSingleConns} connections sending one message per request. ` +
+      'Their drain is their push consumer (Redis: an XREADGROUP loop, which is a pull); they have no health endpoint.',
+    '',
+    '**Targets** (ratio edgemq / peer within each run, then the median of the runs):',
+    '',
+    '| target | per run | median | |',
+    '|---|---|---:|---|',
+    ...tg,
+    '',
+    `**Latency, edgemq** (medians of the runs): at ${fmt(c.compareRate)}/s offered (POSTs issued at ${fmt(e.latRate.median)}/s; all ${fmt(c.compareLatN)} published and delivered at ${fmt(e.latServed.median)}/s${e.latMissing.runs.some((x) => x > 0) ? `; never delivered within the wait: ${e.latMissing.runs.join(', ')} per run` : ''}) e2e p50/p99 ${fmt(e.e2eP50.median, 2)} / ${fmt(e.e2eP99.median, 2)} ms, of which storeTimestamp → frame received p50/p99 ${fmt(e.storeToConsumerP50.median)} / ${fmt(e.storeToConsumerP99.median)} ms` +
+      (c.compareLatLowRate > 0 ? `; at ${fmt(c.compareLatLowRate)}/s (${fmt(c.compareLatLowN)} messages) e2e p50/p99 ${fmt(e.lowE2eP50.median, 2)} / ${fmt(e.lowE2eP99.median, 2)} ms, publish→201 ${fmt(e.lowAckP50.median, 2)} / ${fmt(e.lowAckP99.median, 2)} ms, storeTimestamp → frame received ${fmt(e.lowStoreToConsumerP50.median)} / ${fmt(e.lowStoreToConsumerP99.median)} ms` : '') +
+      `. A single-message POST rate below the offered rate (see produce single) means the ${fmt(c.compareRate)}/s measurement queues up in the HTTP path and its latency is that queue's.`,
+    '',
+    '**CPU while measuring** (cores; 1.00 = one core busy; the machine has ' + os.cpus().length + '). edgemq (medians over runs):',
+    '',
+    '| measurement | client | server (wrangler + workerd) | other processes | server µs/msg |',
+    '|---|---:|---:|---:|---:|',
+    cpuRow('produceBatch', 'produce batched'), cpuRow('produceSingle', 'produce single'), cpuRow('health', 'GET /v1/health'), cpuRow('pushDrain', 'push drain'), cpuRow('pullDrain', 'pull drain'), cpuRow('latency', `latency (${fmt(c.compareRate)}/s)`),
+    ...(cp.latencyLow ? [cpuRow('latencyLow', `latency (${fmt(c.compareLatLowRate)}/s)`)] : []),
+    '',
+    ...(peerCpu.length ? [`Peers (medians): ${peerCpu.join('; ')}.`, ''] : []),
+    `Load average (1 min) when each edgemq run began: ${loads.map((x) => fmt(x, 2)).join(', ')}. ` +
+      (Object.keys(r.peerInfo.skipped).length ? `Skipped peers: ${Object.entries(r.peerInfo.skipped).map(([k, v]) => `${k} (${v})`).join('; ')}.` : ''),
+  ].join('\n');
+}

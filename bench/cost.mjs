@@ -1,0 +1,358 @@
+// Cost phase: what Cloudflare would bill per message, from counters, not estimates.
+//
+// Needs the bench build of the Worker (bench/lib/cost-entry.ts, which bench/run.mjs starts): its
+// GET /__bench/cost?topic=T answers the Broker's costCounters() (SQL rows read and written as the
+// cursors count them, statements, database size) for each queue of T, and the Worker's own counts
+// of requests it served and of Durable Object requests it made (RPC calls and fetches on stubs,
+// WebSocket messages sent to a Broker: billed 20 to a request).
+//
+// Flows, each on a fresh 1-queue topic (one Broker), counters read before and after:
+//   produce   N messages of SIZE B, BATCH per POST (8 connections)
+//   pull      N consumed with receive (≤ BATCH) + ack, 8 loops
+//   push      N consumed over one WebSocket (maxInflight INFLIGHT), each frame acked at once
+//   single    SINGLE_N messages, 1 per POST (16 connections, closed loop)
+//   trickle   TRICKLE_N messages, 1 per POST at TRICKLE_RATE/s to a running push consumer (both sides)
+// Then dollars per million messages with Cloudflare's published prices (Workers Paid), beside
+// Cloudflare Queues (3 operations per message of ≤ 64 KB: write, read, delete).
+import WebSocket from 'ws';
+import { performance } from 'node:perf_hooks';
+import { randomBytes } from 'node:crypto';
+import { makeClient } from './lib/http.mjs';
+import { closedLoop, fmt, round } from './lib/stats.mjs';
+
+export const DEFAULTS = {
+  costN: 100_000,
+  costSize: 256,
+  costBatch: 100,
+  costInflight: 1000,
+  costSingleN: 2000,
+  costTrickleN: 2000,
+  costTrickleRate: 1000,
+  costTimeoutSec: 300,
+  costNoTraceN: 20_000, // the same produce + pull + trickle on a topic with {"trace": false} (0 skips)
+};
+
+/** Cloudflare's prices (Workers Paid plan), as published on its pricing pages. */
+export const PRICES = {
+  source: 'Cloudflare pricing pages (Workers, Durable Objects, Queues), as of the run date',
+  doRequestsPerM: 0.15, // Durable Objects requests, $/million (WebSocket messages in: 20 count as 1)
+  doRowsWrittenPerM: 1.0, // SQLite-backed DO rows written, $/million
+  doRowsReadPerM: 0.001, // rows read, $/million
+  doGbSecPerM: 12.5, // duration, $/million GB-s (128 MB per active object)
+  workerRequestsPerM: 0.30, // Workers requests, $/million
+  queuesOpsPerM: 0.40, // Cloudflare Queues, $/million operations (64 KB each)
+  queuesOpsPerMessage: 3, // write + read + delete
+  doGb: 0.125, // 128 MB
+  wsMessagesPerRequest: 20,
+};
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const enc = encodeURIComponent;
+const bodyText = (size) => randomBytes(Math.ceil(size * 0.75) + 3).toString('base64').replace(/[+/=]/g, 'x').slice(0, size);
+
+export async function runCost({ url, opts: o, log }) {
+  const stamp = Date.now().toString(36);
+  const admin = makeClient(url, { connections: 2 });
+  const prod = makeClient(url, { connections: 8 });
+  const single = makeClient(url, { connections: 16 });
+  const cons = makeClient(url, { connections: 8 });
+  const clients = [admin, prod, single, cons];
+  const timeoutMs = o.costTimeoutSec * 1000;
+
+  async function counters(topic) {
+    const r = await admin.request('GET', `/__bench/cost?topic=${enc(topic)}`, undefined, { expect: [200, 404] });
+    if (r.status === 404 || !r.json?.worker) throw new Error('GET /__bench/cost is not served: the cost phase needs the bench build of the Worker (bench/run.mjs starts it; not with --url)');
+    const byStatement = new Map();
+    for (const br of r.json.brokers) for (const x of br.byStatement ?? []) {
+      const e = byStatement.get(x.sql) ?? { n: 0, rowsRead: 0, rowsWritten: 0 };
+      e.n += x.n; e.rowsRead += x.rowsRead; e.rowsWritten += x.rowsWritten;
+      byStatement.set(x.sql, e);
+    }
+    const b = r.json.brokers.reduce((a, x) => ({ statements: a.statements + x.statements, rowsRead: a.rowsRead + x.rowsRead, rowsWritten: a.rowsWritten + x.rowsWritten, databaseSize: a.databaseSize + x.databaseSize }),
+      { statements: 0, rowsRead: 0, rowsWritten: 0, databaseSize: 0 });
+    return { ...b, ...r.json.worker, byStatement, at: performance.now() };
+  }
+  const diff = (a, b, messages, extra = {}) => {
+    const d = {};
+    for (const k of ['statements', 'rowsRead', 'rowsWritten', 'databaseSize', 'workerRequests', 'brokerRpc', 'brokerFetch', 'brokerWsMessagesIn', 'nameServerRpc']) d[k] = b[k] - a[k];
+    d.doRequests = d.brokerRpc + d.brokerFetch + d.nameServerRpc + d.brokerWsMessagesIn / PRICES.wsMessagesPerRequest;
+    d.seconds = round((b.at - a.at) / 1000, 2);
+    const per = {};
+    for (const [k, v] of Object.entries(d)) if (k !== 'seconds') per[k] = round(v / messages, 5);
+    // where the rows come from: the statements that wrote or read the most, per message
+    const stmts = [];
+    for (const [sql, e] of b.byStatement) {
+      const e0 = a.byStatement.get(sql) ?? { n: 0, rowsRead: 0, rowsWritten: 0 };
+      const x = { sql, n: e.n - e0.n, rowsRead: e.rowsRead - e0.rowsRead, rowsWritten: e.rowsWritten - e0.rowsWritten };
+      if (x.n > 0) stmts.push({ sql, perMessage: { n: round(x.n / messages, 4), rowsWritten: round(x.rowsWritten / messages, 4), rowsRead: round(x.rowsRead / messages, 4) } });
+    }
+    stmts.sort((x, y) => y.perMessage.rowsWritten - x.perMessage.rowsWritten || y.perMessage.rowsRead - x.perMessage.rowsRead);
+    return { messages, total: d, perMessage: per, wsCounting: b.wsCounting, statements: stmts.slice(0, 12), ...extra };
+  };
+  async function freshTopic(name, extra = {}) {
+    await admin.request('POST', '/v1/topics', { name, queues: 1, ...extra });
+    await admin.request('GET', `/v1/topics/${enc(name)}`); // the Broker is up (schema created) before counting
+    return name;
+  }
+  async function settled(topic, group) {
+    for (let i = 0; i < 400; i++) {
+      const g = (await admin.request('GET', `/v1/groups/${enc(group)}`)).json;
+      const q = g.queues.filter((x) => x.topic === topic);
+      if (q.length && q.every((x) => x.lag === 0 && x.inflight === 0)) return true;
+      await sleep(25);
+    }
+    throw new Error(`group ${group} did not reach lag 0`);
+  }
+  const batchBodies = Array.from({ length: 16 }, () => JSON.stringify({ messages: Array.from({ length: o.costBatch }, () => ({ body: bodyText(o.costSize) })) }));
+  const singleBody = () => JSON.stringify({ body: bodyText(o.costSize) });
+
+  function openPush(topic, group, onMessages) {
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/topics/${enc(topic)}/subscriptions/${enc(group)}/ws?consumerId=cost&maxInflight=${o.costInflight}`, { perMessageDeflate: false });
+    ws.on('message', (d, bin) => {
+      if (bin) return;
+      const f = JSON.parse(d.toString());
+      if (f.type !== 'messages') return;
+      ws.send(JSON.stringify({ type: 'ack', receiptHandles: f.messages.map((m) => m.receiptHandle) }));
+      onMessages(f.messages.length);
+    });
+    return new Promise((res, rej) => { ws.once('open', () => res(ws)); ws.once('error', rej); });
+  }
+  const close = (ws) => new Promise((r) => { ws.once('close', r); ws.close(1000); setTimeout(r, 3000); });
+
+  const result = { config: o, prices: PRICES, flows: {} };
+  try {
+    // ---- produce (batched), then pull and push consumption of the same N
+    const T = await freshTopic(`cost-${stamp}`);
+    const gPull = `cost-pull-${stamp}`, gPush = `cost-push-${stamp}`;
+    for (const g of [gPull, gPush]) await admin.request('PUT', `/v1/groups/${g}`, { consumeFrom: 'FIRST' });
+    let c0 = await counters(T);
+    let sent = 0, k = 0;
+    const reqs = Math.ceil(o.costN / o.costBatch);
+    await closedLoop({ workers: 8, seconds: o.costTimeoutSec, step: async () => {
+      if (sent >= reqs) return false;
+      sent++;
+      await prod.request('POST', `/v1/topics/${enc(T)}/messages`, batchBodies[k++ % batchBodies.length]);
+      return o.costBatch;
+    } });
+    let c1 = await counters(T);
+    result.flows.produceBatch = diff(c0, c1, o.costN, { batch: o.costBatch });
+    log(`  cost produce (batch ${o.costBatch}): ${fmt(result.flows.produceBatch.perMessage.rowsWritten, 4)} rows written/msg, ${fmt(result.flows.produceBatch.perMessage.doRequests, 4)} DO requests/msg`);
+
+    c0 = c1;
+    let claimed = 0, acked = 0;
+    await closedLoop({ workers: 8, seconds: o.costTimeoutSec, step: async (w) => {
+      const want = Math.min(o.costBatch, o.costN - claimed);
+      if (want <= 0) return false;
+      claimed += want;
+      const x = await cons.request('POST', `/v1/topics/${enc(T)}/subscriptions/${enc(gPull)}/receive`, { maxMessages: want, consumerId: `c${w}` });
+      claimed -= want - x.json.messages.length;
+      if (!x.json.messages.length) { await sleep(5); return 0; }
+      await cons.request('POST', `/v1/topics/${enc(T)}/subscriptions/${enc(gPull)}/ack`, { receiptHandles: x.json.messages.map((m) => m.receiptHandle) });
+      acked += x.json.messages.length;
+      return x.json.messages.length;
+    } });
+    if (acked !== o.costN) throw new Error(`pull: acked ${acked} of ${o.costN}`);
+    c1 = await counters(T);
+    result.flows.pull = diff(c0, c1, o.costN, { receiveMax: o.costBatch });
+    log(`  cost pull consume: ${fmt(result.flows.pull.perMessage.rowsWritten, 4)} rows written/msg, ${fmt(result.flows.pull.perMessage.doRequests, 4)} DO requests/msg`);
+
+    // push: counters are read after a pause once all came (no status polling inside the window)
+    c0 = await counters(T);
+    let got = 0, resolveDone;
+    const done = new Promise((r) => { resolveDone = r; });
+    const ws = await openPush(T, gPush, (n) => { got += n; if (got >= o.costN) resolveDone(); });
+    await Promise.race([done, sleep(timeoutMs)]);
+    await sleep(500);
+    c1 = await counters(T);
+    await close(ws);
+    await settled(T, gPush);
+    result.flows.push = diff(c0, c1, o.costN, { inflight: o.costInflight });
+    log(`  cost push consume: ${fmt(result.flows.push.perMessage.rowsWritten, 4)} rows written/msg, ${fmt(result.flows.push.perMessage.doRequests, 4)} DO requests/msg (WebSocket messages in: ${result.flows.push.total.brokerWsMessagesIn})`);
+
+    // ---- single-message produce
+    const S = await freshTopic(`cost-single-${stamp}`);
+    c0 = await counters(S);
+    let n1 = 0;
+    await closedLoop({ workers: 16, seconds: o.costTimeoutSec, step: async () => {
+      if (n1 >= o.costSingleN) return false;
+      n1++;
+      await single.request('POST', `/v1/topics/${enc(S)}/messages`, singleBody());
+      return 1;
+    } });
+    c1 = await counters(S);
+    result.flows.produceSingle = diff(c0, c1, o.costSingleN);
+    log(`  cost single produce: ${fmt(result.flows.produceSingle.perMessage.rowsWritten, 3)} rows written/msg`);
+
+    // ---- trickle: single produce at RATE/s to a running push consumer
+    const R = await freshTopic(`cost-trickle-${stamp}`);
+    const gT = `cost-trickle-${stamp}`;
+    await admin.request('PUT', `/v1/groups/${gT}`, { consumeFrom: 'FIRST' });
+    let tg = 0, tDone;
+    const tdone = new Promise((r) => { tDone = r; });
+    const tws = await openPush(R, gT, (n) => { tg += n; if (tg >= o.costTrickleN) tDone(); });
+    await sleep(300);
+    c0 = await counters(R);
+    const t0 = performance.now();
+    let ts = 0;
+    const pend = [];
+    while (ts < o.costTrickleN) {
+      const due = Math.min(o.costTrickleN, Math.floor(((performance.now() - t0) * o.costTrickleRate) / 1000) + 1);
+      while (ts < due) { ts++; pend.push(single.request('POST', `/v1/topics/${enc(R)}/messages`, singleBody())); }
+      await sleep(1);
+    }
+    await Promise.all(pend);
+    await Promise.race([tdone, sleep(timeoutMs)]);
+    await sleep(500);
+    c1 = await counters(R);
+    await close(tws);
+    result.flows.trickle = diff(c0, c1, o.costTrickleN, { rate: o.costTrickleRate });
+    log(`  cost trickle (1 msg/POST at ${o.costTrickleRate}/s + push): ${fmt(result.flows.trickle.perMessage.rowsWritten, 3)} rows written/msg, ${fmt(result.flows.trickle.perMessage.doRequests, 3)} DO requests/msg`);
+
+    // ---- the same with message trace off (topic {"trace": false}): what the trace events cost
+    if (o.costNoTraceN > 0) {
+      const N2 = o.costNoTraceN;
+      const U = await freshTopic(`cost-notrace-${stamp}`, { trace: false });
+      const gU = `cost-notrace-pull-${stamp}`;
+      await admin.request('PUT', `/v1/groups/${gU}`, { consumeFrom: 'FIRST' });
+      c0 = await counters(U);
+      let sent2 = 0;
+      await closedLoop({ workers: 8, seconds: o.costTimeoutSec, step: async () => {
+        if (sent2 >= N2 / o.costBatch) return false;
+        sent2++;
+        await prod.request('POST', `/v1/topics/${enc(U)}/messages`, batchBodies[k++ % batchBodies.length]);
+        return o.costBatch;
+      } });
+      c1 = await counters(U);
+      const pb = diff(c0, c1, N2);
+      c0 = c1;
+      let cl = 0, ak = 0;
+      await closedLoop({ workers: 8, seconds: o.costTimeoutSec, step: async (w) => {
+        const want = Math.min(o.costBatch, N2 - cl);
+        if (want <= 0) return false;
+        cl += want;
+        const x = await cons.request('POST', `/v1/topics/${enc(U)}/subscriptions/${enc(gU)}/receive`, { maxMessages: want, consumerId: `c${w}` });
+        cl -= want - x.json.messages.length;
+        if (!x.json.messages.length) { await sleep(5); return 0; }
+        await cons.request('POST', `/v1/topics/${enc(U)}/subscriptions/${enc(gU)}/ack`, { receiptHandles: x.json.messages.map((m) => m.receiptHandle) });
+        ak += x.json.messages.length;
+        return x.json.messages.length;
+      } });
+      if (ak !== N2) throw new Error(`pull (trace off): acked ${ak} of ${N2}`);
+      c1 = await counters(U);
+      const pl = diff(c0, c1, N2);
+      // trickle, trace off
+      const V = await freshTopic(`cost-notrace-trickle-${stamp}`, { trace: false });
+      const gV = `cost-notrace-trickle-${stamp}`;
+      await admin.request('PUT', `/v1/groups/${gV}`, { consumeFrom: 'FIRST' });
+      const nV = Math.min(o.costTrickleN, 1000);
+      let vg = 0, vDone;
+      const vdone = new Promise((r) => { vDone = r; });
+      const vws = await openPush(V, gV, (n) => { vg += n; if (vg >= nV) vDone(); });
+      await sleep(300);
+      c0 = await counters(V);
+      const t1 = performance.now();
+      let vs = 0;
+      const vp = [];
+      while (vs < nV) {
+        const due = Math.min(nV, Math.floor(((performance.now() - t1) * o.costTrickleRate) / 1000) + 1);
+        while (vs < due) { vs++; vp.push(single.request('POST', `/v1/topics/${enc(V)}/messages`, singleBody())); }
+        await sleep(1);
+      }
+      await Promise.all(vp);
+      await Promise.race([vdone, sleep(timeoutMs)]);
+      await sleep(500);
+      c1 = await counters(V);
+      await close(vws);
+      result.flows.noTrace = { produceBatch: pb, pull: pl, trickle: diff(c0, c1, nV, { rate: o.costTrickleRate }) };
+      log(`  cost with trace off: produce ${fmt(pb.perMessage.rowsWritten, 4)} + pull ${fmt(pl.perMessage.rowsWritten, 4)} rows written/msg; trickle ${fmt(result.flows.noTrace.trickle.perMessage.rowsWritten, 3)}`);
+    }
+
+    result.scenarios = scenarios(result);
+    return result;
+  } finally {
+    await Promise.all(clients.map((c) => c.close().catch(() => {})));
+  }
+}
+
+/** Dollars per million messages, produced and consumed once. */
+function scenarios(r) {
+  const f = r.flows, P = PRICES;
+  const add = (...xs) => {
+    const out = {};
+    for (const k of ['rowsWritten', 'rowsRead', 'doRequests', 'workerRequests', 'databaseSize', 'statements', 'brokerWsMessagesIn']) out[k] = xs.reduce((s, x) => s + x.perMessage[k], 0);
+    out.activeSecPerMsg = xs.reduce((s, x) => s + x.total.seconds / x.messages, 0);
+    return out;
+  };
+  const price = (name, pm, durationNote) => {
+    const d = {
+      rowsWritten: pm.rowsWritten * P.doRowsWrittenPerM, rowsRead: pm.rowsRead * P.doRowsReadPerM,
+      doRequests: pm.doRequests * P.doRequestsPerM, workerRequests: pm.workerRequests * P.workerRequestsPerM,
+      duration: pm.activeSecPerMsg * P.doGb * P.doGbSecPerM,
+    };
+    const total = Object.values(d).reduce((a, b) => a + b, 0);
+    return { name, perMessage: Object.fromEntries(Object.entries(pm).map(([k, v]) => [k, round(v, 5)])), dollarsPerMillion: Object.fromEntries(Object.entries({ ...d, total }).map(([k, v]) => [k, round(v, 4)])), durationNote };
+  };
+  const queues = P.queuesOpsPerM * P.queuesOpsPerMessage;
+  const nt = f.noTrace;
+  return {
+    queuesPerMillion: queues,
+    list: [
+      price(`produce ${r.config.costBatch}/POST + push consume`, add(f.produceBatch, f.push), 'at the rate measured here'),
+      price(`produce ${r.config.costBatch}/POST + pull consume (receive ${r.config.costBatch} + ack)`, add(f.produceBatch, f.pull), 'at the rate measured here'),
+      ...(nt ? [price(`same, topic with trace off`, add(nt.produceBatch, nt.pull), 'at the rate measured here')] : []),
+      price(`1 message/POST at ${fmt(r.config.costTrickleRate)}/s + push consume`, add(f.trickle), `object busy the whole time at ${fmt(r.config.costTrickleRate)}/s`),
+      ...(nt ? [price(`same, topic with trace off`, add(nt.trickle), `object busy the whole time at ${fmt(r.config.costTrickleRate)}/s`)] : []),
+    ],
+  };
+}
+
+export function costMarkdown(r) {
+  const f = r.flows, P = r.prices, s = r.scenarios;
+  const row = (label, x) => `| ${label} | ${fmt(x.perMessage.rowsWritten, 4)} | ${fmt(x.perMessage.rowsRead, 4)} | ${fmt(x.perMessage.statements, 3)} | ${fmt(x.perMessage.workerRequests, 4)} | ${fmt(x.perMessage.doRequests, 4)} | ${fmt(x.perMessage.databaseSize, 0)} |`;
+  const rowsTarget = f.produceBatch.perMessage.rowsWritten + f.push.perMessage.rowsWritten;
+  const rowsTargetPull = f.produceBatch.perMessage.rowsWritten + f.pull.perMessage.rowsWritten;
+  const d = (x) => `$${fmt(x, 4)}`;
+  const tr = f.pull.statements.find((x) => x.sql.startsWith('INSERT INTO trace'));
+  const traceRows = tr && tr.perMessage.n > 0 ? tr.perMessage.rowsWritten / tr.perMessage.n : null;
+  return [
+    `### Cost per message (counted: SQL cursors' rowsRead/rowsWritten in the Broker, requests in the Worker; ${r.config.costSize} B messages, 1-queue topics)`,
+    '',
+    '| flow | rows written / msg | rows read / msg | SQL statements / msg | Worker requests / msg | DO requests / msg | DB bytes / msg |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    row(`produce, ${r.config.costBatch} per POST (${fmt(f.produceBatch.messages)} msgs)`, f.produceBatch),
+    row(`pull consume, receive ≤ ${r.config.costBatch} + ack`, f.pull),
+    row(`push consume, maxInflight ${r.config.costInflight}, ack per frame (${fmt(f.push.total.brokerWsMessagesIn)} WebSocket messages in)`, f.push),
+    row(`produce, 1 per POST (${fmt(f.produceSingle.messages)} msgs)`, f.produceSingle),
+    row(`1 per POST at ${fmt(r.config.costTrickleRate)}/s + push consume (both)`, f.trickle),
+    ...(f.noTrace ? [
+      row(`trace off: produce, ${r.config.costBatch} per POST (${fmt(f.noTrace.produceBatch.messages)} msgs)`, f.noTrace.produceBatch),
+      row('trace off: pull consume, receive ≤ ' + r.config.costBatch + ' + ack', f.noTrace.pull),
+      row(`trace off: 1 per POST at ${fmt(r.config.costTrickleRate)}/s + push consume (${fmt(f.noTrace.trickle.messages)} msgs)`, f.noTrace.trickle),
+    ] : []),
+    '',
+    `Rows written per message produced and consumed at batch ${r.config.costBatch}: **${fmt(rowsTarget, 4)}** with push, **${fmt(rowsTargetPull, 4)}** with pull ` +
+      `(target ≤ 0.05: ${rowsTarget <= 0.05 ? 'PASS' : 'MISS'} / ${rowsTargetPull <= 0.05 ? 'PASS' : 'MISS'})` +
+      (f.noTrace ? `; on a topic with trace off, with pull: ${fmt(f.noTrace.produceBatch.perMessage.rowsWritten + f.noTrace.pull.perMessage.rowsWritten, 4)}.` : '.') +
+      (traceRows ? ` Message trace is on by default: each trace event written costs ${fmt(traceRows, 1)} rows (the row, its index entries and the AUTOINCREMENT counter).` : ''),
+    '',
+    'Where the rows written come from (statements writing the most, rows written / message):',
+    '',
+    ...['produceBatch', 'pull', 'push', 'trickle'].map((k) => `- ${k}: ` + f[k].statements.filter((x) => x.perMessage.rowsWritten > 0).slice(0, 6)
+      .map((x) => `\`${x.sql.slice(0, 70)}${x.sql.length > 70 ? '…' : ''}\` ${fmt(x.perMessage.rowsWritten, 4)} (${fmt(x.perMessage.n, 3)} statements)`).join('; ')),
+    '',
+    '**Dollars per million messages** (produced once, consumed once by one group):',
+    '',
+    '| scenario | rows written | rows read | DO requests | Worker requests | DO duration | **total** | Cloudflare Queues |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...s.list.map((x) => `| ${x.name} | ${d(x.dollarsPerMillion.rowsWritten)} | ${d(x.dollarsPerMillion.rowsRead)} | ${d(x.dollarsPerMillion.doRequests)} | ${d(x.dollarsPerMillion.workerRequests)} | ${d(x.dollarsPerMillion.duration)} (${x.durationNote}) | **${d(x.dollarsPerMillion.total)}** | $${fmt(s.queuesPerMillion, 2)} |`),
+    '',
+    `Prices used (${P.source}): Durable Objects requests $${P.doRequestsPerM}/million (WebSocket messages received count ${P.wsMessagesPerRequest} to a request), ` +
+      `rows written $${fmt(P.doRowsWrittenPerM, 2)}/million, rows read $${P.doRowsReadPerM}/million, duration $${fmt(P.doGbSecPerM, 2)}/million GB-s (${P.doGb * 1024} MB per active object); ` +
+      `Workers requests $${fmt(P.workerRequestsPerM, 2)}/million; Cloudflare Queues $${fmt(P.queuesOpsPerM, 2)}/million operations, ${P.queuesOpsPerMessage} per message (write, read, delete; per 64 KB).`,
+    '',
+    '- Not included: Workers CPU time, storage ($/GB-month; DB bytes per message above, kept for the retention period), the included monthly allowances, and egress. ' +
+      'Duration assumes the object is active only while it works; at a steady R msg/s a busy queue costs 0.125/R GB-s per message, so it is only significant for queues that are busy at a low rate.',
+    `- DO requests = RPC calls + fetches the Worker made on Broker/NameServer stubs + WebSocket messages sent to Brokers / ${P.wsMessagesPerRequest}; alarms and object-to-object calls are not counted (none per message in these flows).` +
+      (f.push.wsCounting === false ? ' **WebSocket messages could not be counted in this run.**' : ''),
+  ].join('\n');
+}
