@@ -28,8 +28,25 @@ export interface Rec {
 
 export interface Outgoing { rec: Rec; dedupId?: string; size: number }
 
-const utf8 = new TextEncoder();
-const byteLen = (s: string) => utf8.encode(s).length;
+/**
+ * UTF-8 length of a string without encoding it (produce sizes every body, tag, key and property:
+ * encoding only to count allocated a copy of each). A lone surrogate counts 3, as TextEncoder
+ * encodes it (U+FFFD).
+ */
+export function byteLen(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) { n += 1; continue; }
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) { n += 2; i++; continue; } // a pair: 4 bytes for 2 units
+    }
+    n += 2;
+  }
+  return n;
+}
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 function depthOf(v: unknown, limit: number, d = 0): number {
