@@ -28,6 +28,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeClient } from './lib/http.mjs';
+import { openPush } from './lib/push.mjs';
 import { closedLoop, cpuMeter, fmt, latencySummary, pct, round, waitQuiet } from './lib/stats.mjs';
 import { ACK_MEANS, LABEL, findPeers, startPeers } from './lib/peers.mjs';
 
@@ -73,25 +74,13 @@ function bodyText(size) {
   return randomBytes(Math.ceil(size * 0.75) + 3).toString('base64').replace(/[+/=]/g, 'x').slice(0, size);
 }
 
-/** Opens a push consumer; `onFrame(frame, at, ws)` gets every parsed text frame. */
-function openPush(url, topic, group, maxInflight, consumerId, onFrame) {
-  const wsUrl = `${url.replace(/^http/, 'ws')}/v1/topics/${enc(topic)}/subscriptions/${enc(group)}/ws?consumerId=${enc(consumerId)}&maxInflight=${maxInflight}`;
-  return new Promise((res, rej) => {
-    const ws = new WebSocket(wsUrl, { handshakeTimeout: 20_000, perMessageDeflate: false });
-    ws.once('open', () => res(ws));
-    ws.once('unexpected-response', (_req, r) => {
-      let t = '';
-      r.on('data', (d) => { t += d; });
-      r.on('end', () => rej(new Error(`ws upgrade refused: ${r.statusCode} ${t.slice(0, 300)}`)));
-    });
-    ws.once('error', rej);
-    ws.on('message', (data, isBinary) => {
-      if (isBinary) return;
-      const at = performance.now();
-      let f;
-      try { f = JSON.parse(data.toString()); } catch { return; }
-      onFrame(f, at, ws);
-    });
+/** Opens a push consumer; `onFrame(frame, at, ws)` gets every parsed text frame and when it came. */
+function openPushParsed(url, topic, group, maxInflight, consumerId, onFrame) {
+  return openPush(url, topic, group, { maxInflight, consumerId }, (text, ws) => {
+    const at = performance.now();
+    let f;
+    try { f = JSON.parse(text); } catch { return; }
+    onFrame(f, at, ws);
   });
 }
 const closeWs = (ws) => new Promise((r) => { if (ws.readyState === WebSocket.CLOSED) return r(); ws.once('close', r); ws.close(1000, 'bench done'); setTimeout(r, 3000); });
@@ -169,7 +158,7 @@ export async function runCompare({ url, serverCpu, opts: o, log }) {
     const seen = new Set();
     const meter = cpuMeter(serverCpu);
     const t0 = performance.now();
-    const ws = await openPush(url, topic, group, o.compareInflight, `push-${group}`, (f, _at, sock) => {
+    const ws = await openPushParsed(url, topic, group, o.compareInflight, `push-${group}`, (f, _at, sock) => {
       if (f.type === 'error') { errors++; log(`    push error frame: ${JSON.stringify(f).slice(0, 200)}`); return; }
       if (f.type !== 'messages') return;
       frames++;
@@ -239,7 +228,7 @@ export async function runCompare({ url, serverCpu, opts: o, log }) {
     const toStore = new Float64Array(n).fill(NaN), toConsumer = new Float64Array(n).fill(NaN), sentWall = new Float64Array(n);
     let got = 0, foreign = 0, acked = 0, lastGot = performance.now(), resolveDone;
     const done = new Promise((r) => { resolveDone = r; });
-    const ws = await openPush(url, topic, group, o.compareInflight, `lat-${group}`, (f, at, sock) => {
+    const ws = await openPushParsed(url, topic, group, o.compareInflight, `lat-${group}`, (f, at, sock) => {
       if (f.type !== 'messages') return;
       const handles = [];
       for (const m of f.messages) {

@@ -18,12 +18,12 @@
 //        [--scheduled-inflight 1024] [--scheduled-wait-ms 30000] [--out bench/out]
 // Without --url it starts its own wrangler dev (bench/lib/server.mjs) and stops it afterwards.
 // Also a phase of bench/run.mjs: node bench/run.mjs --phases scheduled.
-import WebSocket from 'ws';
 import os from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeClient } from './lib/http.mjs';
+import { openPush } from './lib/push.mjs';
 import { cpuMeter, fmt, pct, round, waitQuiet } from './lib/stats.mjs';
 
 export const DEFAULTS = {
@@ -42,21 +42,6 @@ export const DEFAULTS = {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const enc = encodeURIComponent;
 
-/** Opens the push consumer; answers { ws, closed } once the upgrade succeeded. */
-function connect(url, topic, group, maxInflight, onFrame) {
-  const wsUrl = `${url.replace(/^http/, 'ws')}/v1/topics/${enc(topic)}/subscriptions/${enc(group)}/ws?consumerId=bench-sched&maxInflight=${maxInflight}`;
-  return new Promise((res, rej) => {
-    const ws = new WebSocket(wsUrl, { handshakeTimeout: 20_000, perMessageDeflate: false });
-    ws.once('open', () => res(ws));
-    ws.once('unexpected-response', (_req, r) => {
-      let t = '';
-      r.on('data', (d) => { t += d; });
-      r.on('end', () => rej(new Error(`ws upgrade refused: ${r.statusCode} ${t.slice(0, 300)}`)));
-    });
-    ws.once('error', rej);
-    ws.on('message', (data, isBinary) => { if (!isBinary) onFrame(data.toString(), Date.now(), ws); });
-  });
-}
 
 /**
  * Runs the measurement against a server at `url`. `opts` overrides DEFAULTS; `serverCpu` (optional)
@@ -104,7 +89,8 @@ export async function runScheduled({ url, opts = {}, log = (s) => console.error(
   const ackTimer = o.scheduledAckEveryMs > 0 ? setInterval(() => {
     while (pendingAcks.length && ackSocket) ackSocket.send(JSON.stringify({ type: 'ack', receiptHandles: pendingAcks.splice(0, 1000) }));
   }, o.scheduledAckEveryMs) : null;
-  const ws = await connect(url, topic, group, o.scheduledInflight, onFrame);
+  const ws = await openPush(url, topic, group, { maxInflight: o.scheduledInflight, consumerId: 'bench-sched' },
+    (text, sock) => onFrame(text, Date.now(), sock));
   const closed = new Promise((r) => ws.once('close', (code, reason) => r({ code, reason: reason.toString() })));
   let closeInfo = null;
   closed.then((c) => { closeInfo = c; });

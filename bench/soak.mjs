@@ -6,8 +6,8 @@
 // server's resident memory; at the end it checks that every produced message reached both groups.
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import WebSocket from 'ws';
 import { makeClient } from './lib/http.mjs';
+import { openPush } from './lib/push.mjs';
 import { fmt, latencySummary, round } from './lib/stats.mjs';
 
 export const DEFAULTS = {
@@ -44,10 +44,8 @@ export async function runSoak({ url, opts = {}, log = (s) => console.error(s), s
   let stopping = false;
 
   // push consumer
-  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/topics/${topic}/subscriptions/soak-push/ws?maxInflight=512`);
-  await new Promise((res, rej) => { ws.once('open', res); ws.once('error', rej); });
-  ws.on('message', (data) => {
-    const f = JSON.parse(data.toString());
+  const ws = await openPush(url, topic, 'soak-push', { maxInflight: 512, consumerId: 'soak' }, (text, sock) => {
+    const f = JSON.parse(text);
     if (f.type === 'error') { window.errors++; return; }
     if (f.type !== 'messages') return;
     const now = performance.now();
@@ -57,7 +55,7 @@ export async function runSoak({ url, opts = {}, log = (s) => console.error(s), s
       gotPush.add(m.body);
       window.pushed++;
     }
-    ws.send(JSON.stringify({ type: 'ack', receiptHandles: f.messages.map((m) => m.receiptHandle) }));
+    sock.send(JSON.stringify({ type: 'ack', receiptHandles: f.messages.map((m) => m.receiptHandle) }));
   });
 
   // pull consumer
