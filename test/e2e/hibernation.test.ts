@@ -3,16 +3,15 @@
  * evicted from memory (so it costs no object wall time) while the WebSocket stays open; the next
  * message wakes a new instance, which delivers it over the same socket.
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Api, sleep, uniq } from './client';
 import { useServer } from './server';
-import { PushClient } from './ws-client';
+import { usePushClients } from './ws-client';
 
 const ctx = useServer();
 let api: Api;
 beforeAll(() => { api = ctx.api; });
-const clients: PushClient[] = [];
-afterEach(async () => { await Promise.all(clients.splice(0).map((c) => c.close())); });
+const { connect } = usePushClients(() => ctx.server.url);
 
 async function instanceStartedAt(topic: string): Promise<number> {
   const r = await api.get('/v1/cluster');
@@ -26,8 +25,7 @@ describe('hibernation', () => {
   it('evicts an idle Broker while its socket stays open, and delivers after waking', async () => {
     const topic = uniq('hib');
     await api.createTopic(topic, { queues: 1 });
-    const c = await PushClient.connect(ctx.server.url, topic, 'g', {}, 'idle');
-    clients.push(c);
+    const c = await connect(topic, 'g', {}, 'idle');
     c.autoAck();
     await api.produce(topic, { body: 'before' });
     await c.untilCount(1);

@@ -4,23 +4,16 @@
  * other message groups of the same queue keep flowing; a nacked head holds its group back
  * until it is redelivered and acked.
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Api, expectError, sleep, uniq, type Json } from './client';
 import { useServer } from './server';
-import { eventually, PushClient, type WsOpts } from './ws-client';
+import { eventually, PushClient, usePushClients } from './ws-client';
 
 const ctx = useServer();
 let api: Api;
 beforeAll(() => { api = ctx.api; });
 
-const clients: PushClient[] = [];
-afterEach(async () => { await Promise.all(clients.splice(0).map((c) => c.close())); });
-
-async function connect(topic: string, group: string, o: WsOpts = {}, label?: string): Promise<PushClient> {
-  const c = await PushClient.connect(ctx.server.url, topic, group, o, label);
-  clients.push(c);
-  return c;
-}
+const { clients, connect } = usePushClients(() => ctx.server.url);
 
 type Log = PushClient['log'];
 

@@ -4,23 +4,16 @@
  * queues of a topic, redelivery when a consumer disconnects, bad frames, filters, the group's
  * consumer listing, and reconnecting after a server restart.
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Api, expectError, sleep, uniq, type Json, type Res } from './client';
 import { useServer } from './server';
-import { eventually, PushClient, UpgradeRefused, wsPath, type WsOpts } from './ws-client';
+import { eventually, PushClient, UpgradeRefused, wsPath, type WsOpts, usePushClients } from './ws-client';
 
 const ctx = useServer();
 let api: Api;
 beforeAll(() => { api = ctx.api; });
 
-const clients: PushClient[] = [];
-afterEach(async () => { await Promise.all(clients.splice(0).map((c) => c.close())); });
-
-async function connect(topic: string, group: string, o: WsOpts = {}, label?: string): Promise<PushClient> {
-  const c = await PushClient.connect(ctx.server.url, topic, group, o, label);
-  clients.push(c);
-  return c;
-}
+const { clients, connect } = usePushClients(() => ctx.server.url);
 
 /** The upgrade is refused with an HTTP error: answers it as a Res for expectError. */
 async function refused(topic: string, group: string, o: WsOpts): Promise<Res> {

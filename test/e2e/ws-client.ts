@@ -2,6 +2,7 @@
  * A push consumer over a real WebSocket (the `ws` package: Node 20 has no global WebSocket) for
  * the end-to-end tests: it records every frame the server sends and can wait for conditions.
  */
+import { afterEach } from 'vitest';
 import WebSocket from 'ws';
 import type { Json } from './client';
 
@@ -178,4 +179,19 @@ export async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean,
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last).slice(0, 2000)}`);
     await sleep(every);
   }
+}
+
+/**
+ * Push clients of one test file: `connect` opens one on the file's server, and each is closed
+ * after its test.
+ */
+export function usePushClients(url: () => string) {
+  const clients: PushClient[] = [];
+  afterEach(async () => { await Promise.all(clients.splice(0).map((c) => c.close())); });
+  async function connect(topic: string, group: string, o: WsOpts = {}, label?: string): Promise<PushClient> {
+    const c = await PushClient.connect(url(), topic, group, o, label);
+    clients.push(c);
+    return c;
+  }
+  return { clients, connect };
 }
