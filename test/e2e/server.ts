@@ -28,19 +28,22 @@ export interface ServerOptions {
   port?: number;
 }
 
-/** A port nobody listens on right now (8787 is someone else's). */
+/**
+ * A port nobody listens on right now, taken below Linux's ephemeral range (32768+): ports the
+ * kernel hands out for outgoing connections and workerd's own `:0` sockets never collide with it.
+ * 8787 is someone else's.
+ */
 export async function freePort(): Promise<number> {
   for (;;) {
-    const port = await new Promise<number>((res, rej) => {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (port === 8787) continue;
+    const ok = await new Promise<boolean>((res) => {
       const s = createServer();
       s.unref();
-      s.on('error', rej);
-      s.listen(0, '127.0.0.1', () => {
-        const a = s.address();
-        s.close(() => res(typeof a === 'object' && a ? a.port : 0));
-      });
+      s.once('error', () => res(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
     });
-    if (port && port !== 8787) return port;
+    if (ok) return port;
   }
 }
 
@@ -111,7 +114,19 @@ export class DevServer {
   /** wrangler's output so far (the tail), for failure messages. */
   get log(): string { return this.out; }
 
+  /** Starts wrangler dev; if a port was taken between choosing and binding it, tries fresh ones. */
   private async launch(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.launchOnce();
+      } catch (e) {
+        if (attempt >= 5 || !/Address already in use/.test(String(e))) throw e;
+        this.port = await freePort();
+      }
+    }
+  }
+
+  private async launchOnce(): Promise<void> {
     const args = ['dev', '--ip', '127.0.0.1', '--port', String(this.port), '--inspector-port', String(await freePort()),
       '--persist-to', this.persistTo, '--show-interactive-dev-session=false', '--log-level', 'info'];
     for (const [k, v] of Object.entries(this.vars)) args.push('--var', `${k}:${v}`);
@@ -180,13 +195,7 @@ export class DevServer {
   /** Stops (SIGTERM or SIGKILL) and starts again on the same state directory and port. */
   async restart(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     await this.stop(signal);
-    try {
-      await this.launch();
-    } catch {
-      // the old port may still be held for a moment: take another one
-      this.port = await freePort();
-      await this.launch();
-    }
+    await this.launch(); // on the same port, or a fresh one if the old is still held
   }
 
   /** Stops the server and removes its state directory if it created it. */
