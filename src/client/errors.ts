@@ -76,3 +76,7 @@ export function errorFromFailure(e: unknown, what: string): EdgeMQError {
         : err?.cause?.message ?? err?.message ?? String(e);
   return new EdgeMQError('NETWORK_ERROR', `cannot reach ${what}: ${why}${code && !why.includes(code) ? ` (${code})` : ''}`, { cause: e });
 }
+
+/** A refusal that another try will not change: a bad name, unknown topic, no permission. */
+export const isFatal = (e: EdgeMQError) => (e.status >= 400 && e.status < 500 && e.status !== 408 && e.status !== 429)
+  || (e.status === 0 && !e.retryable && e.code !== 'PROTOCOL_ERROR');

@@ -5,6 +5,7 @@
  * Its types are inferred from the server's own schemas (src/model/schemas.ts).
  */
 export { Producer, SendBatchError, type ProducerOptions, type SendOptions, type SendBatchOptions, type TransactionOutcome } from './producer';
+export { ProducerStream, type ProducerStreamOptions } from './producer-stream';
 export { PushConsumer, type PushConsumerOptions, type PushConsumerStats, type MessageHandler, type HandlerContext } from './push-consumer';
 export { SimpleConsumer, type SimpleConsumerOptions, type ReceiveOptions, type Receipt } from './simple-consumer';
 export { Admin, dlqTopic, type PageOptions } from './admin';

@@ -9,7 +9,7 @@
  * socket is gone, or while shutting down, they go over HTTP instead: the server takes them the
  * same way, and the socket's room is not given back, so nothing new is pushed during a shutdown.
  */
-import { EdgeMQError, errorFromFailure } from './errors';
+import { EdgeMQError, errorFromFailure, isFatal } from './errors';
 import { backoffDelay, HttpClient, seg, type ClientOptions, type RetryOptions } from './http';
 import { Settlements } from './settlements';
 import { SimpleConsumer } from './simple-consumer';
@@ -75,9 +75,7 @@ type Listener<K extends keyof Events> = (e: Events[K]) => void;
 interface Delivery { m: ReceivedMessage; gen: number }
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
-/** A refusal that another try will not change: a bad name, unknown topic, no permission. */
-const fatal = (e: EdgeMQError) => (e.status >= 400 && e.status < 500 && e.status !== 408 && e.status !== 429)
-  || (e.status === 0 && !e.retryable && e.code !== 'PROTOCOL_ERROR');
+const fatal = isFatal;
 
 export class PushConsumer {
   readonly topic: string;

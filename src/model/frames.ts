@@ -1,6 +1,7 @@
 /** WebSocket frames a client may send (API.md "Push over WebSocket"). */
 import { z } from '@hono/zod-openapi';
 import { LIMITS } from './limits';
+import { MessageInput } from './schemas';
 
 const Handles = z.array(z.string().min(1).max(512)).min(1).max(LIMITS.ackHandlesMax);
 
@@ -17,3 +18,15 @@ export type BrokerControl =
   | { type: 'reclaim' }
   | { type: 'ack'; receiptHandles: string[] }
   | { type: 'nack'; receiptHandles: string[]; delayMs?: number };
+
+/** Correlates a send with its answer: the client's choice, echoed back. */
+export const SendId = z.union([z.string().min(1).max(64), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]);
+export type SendId = z.infer<typeof SendId>;
+
+/** The WebSocket produce channel's one client frame (docs/api-websocket-produce.md). */
+export const SendFrame = z.object({
+  type: z.literal('send'),
+  id: SendId,
+  messages: z.array(MessageInput).min(1).max(LIMITS.batchMessagesMax),
+}).strict();
+export type SendFrame = z.infer<typeof SendFrame>;

@@ -36,6 +36,11 @@ export const LIMITS = {
   maxRetriesDefault: 16,
   nackDelayMsMax: 43_200_000,
   jsonDepthMax: 64,
+  /** Largest WebSocket message a Worker receives (the platform closes the socket with 1009 above it). */
+  wsFrameBytesMax: 1024 * 1024,
+  /** Sends a produce channel holds unanswered before it answers OVERLOADED (memory per connection). */
+  channelPendingSendsMax: 4096,
+  channelPendingBytesMax: 64 * 1024 * 1024,
 } as const;
 
 /** RocketMQ's CUSTOMIZED backoff before retries 1..16, and 2 h after that. */

@@ -3,19 +3,16 @@ import type { Context } from 'hono';
 import { z } from '@hono/zod-openapi';
 import type { Env } from '../env';
 import { access } from '../worker/auth';
-import { ApiError, isFailure } from '../model/errors';
-import { hash32 } from '../model/ids';
+import { ApiError } from '../model/errors';
 import { LIMITS } from '../model/limits';
-import { prepare, type Outgoing } from '../model/message';
-import { MessageInput, ProduceBatch, ProduceResult, type TopicConfig } from '../model/schemas';
-import type { Produced } from '../objects/Broker';
-import { broker, type TopicRoute } from '../objects/names';
-import { forgetTopic, topicOr404 } from '../worker/catalog-cache';
+import { MessageInput, ProduceBatch, ProduceResult } from '../model/schemas';
+import { topicOr404 } from '../worker/catalog-cache';
+import { produceTo } from '../worker/produce';
+import { ProduceChannel } from '../worker/produce-channel';
 import { check, parseJsonText, topicParam } from '../worker/validate';
 import { define, type App } from './define';
 
 const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
-let roundRobin = Math.floor(Math.random() * 1024);
 
 function toBase64(bytes: Uint8Array): string {
   let s = '';
@@ -67,40 +64,6 @@ async function readMessages(c: Context): Promise<MessageInput[]> {
   return [check(MessageInput, v)];
 }
 
-/** A message group or dedupId always maps to the same queue; the rest of a batch stays together. */
-function queueOf(m: MessageInput, t: TopicRoute, batchQueue: number): number {
-  if (m.messageGroup !== undefined) return hash32(m.messageGroup) % t.queues;
-  if (m.dedupId !== undefined) return hash32(m.dedupId) % (t.dedupQueues ?? t.queues);
-  return batchQueue;
-}
-
-export async function produceTo(env: Env, t: TopicRoute, inputs: MessageInput[], now: number): Promise<Produced[]> {
-  const single = inputs.length === 1;
-  const prepared = inputs.map((m, i) => prepare(m, t, now, single ? '' : `messages[${i}].`));
-  const total = prepared.reduce((n, p) => n + p.size, 0);
-  if (total > LIMITS.batchBytesMax) {
-    throw new ApiError('BATCH_TOO_LARGE', `the batch holds ${total} bytes of messages; the limit is ${LIMITS.batchBytesMax} (8 MiB) per request`);
-  }
-  const batchQueue = roundRobin++ % t.queues;
-  const byQueue = new Map<number, { idx: number[]; out: Outgoing[] }>();
-  inputs.forEach((m, i) => {
-    const q = queueOf(m, t, batchQueue);
-    let e = byQueue.get(q);
-    if (!e) byQueue.set(q, (e = { idx: [], out: [] }));
-    e.idx.push(i); e.out.push(prepared[i]);
-  });
-  const results: Produced[] = new Array(inputs.length);
-  await Promise.all([...byQueue].map(async ([q, e]) => {
-    const r = await broker(env, t, q).produce({ topic: t, queueId: q }, e.out);
-    if (isFailure(r)) {
-      if (r.failure.code === 'TOPIC_NOT_FOUND') forgetTopic(t.name);
-      throw new ApiError(r.failure.code, r.failure.message);
-    }
-    e.idx.forEach((i, k) => { results[i] = r.messages[k]; });
-  }));
-  return results;
-}
-
 export function messageRoutes(app: App) {
   define(app, 'post', '/v1/topics/{topic}/messages', {
     summary: 'Produce one message, a batch ({"messages": [...]}), or a raw body with X- headers',
@@ -116,5 +79,22 @@ export function messageRoutes(app: App) {
     const inputs = await readMessages(c);
     const messages = await produceTo(c.env, t, inputs, now);
     return c.json({ messages }, 201);
+  });
+
+  // registered before GET .../messages/{messageId} (src/routes/query.ts): "ws" is no message id
+  define(app, 'get', '/v1/topics/{topic}/messages/ws', {
+    summary: 'Produce over WebSocket (Upgrade: websocket): pipelined sends, each answered once durably stored',
+    tags: ['messages'], params: { topic: 'topic name' }, query: z.object({ token: z.string().optional() }),
+    ok: { status: 101, description: 'switching protocols; frames as in docs/api.md "Produce over WebSocket"' },
+    errors: [404, 426], access: access.topic('PUB'),
+  }, async (c) => {
+    if ((c.req.header('Upgrade') ?? '').toLowerCase() !== 'websocket') {
+      throw new ApiError('BAD_REQUEST', 'this endpoint is a WebSocket: connect with Upgrade: websocket (POST .../messages produces over HTTP)', 426);
+    }
+    const t = await topicOr404(c.env, topicParam(c));
+    const pair = new WebSocketPair();
+    pair[1].accept();
+    new ProduceChannel(c.env, pair[1], t).start();
+    return new Response(null, { status: 101, webSocket: pair[0] });
   });
 }

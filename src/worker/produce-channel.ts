@@ -1,0 +1,157 @@
+/**
+ * The WebSocket produce channel (docs/api.md "Produce over WebSocket"): a producer pipelines
+ * `send` frames and gets one `sent` (or `error`) answer per send, each once its messages are
+ * durably stored, exactly as a 201 from the REST produce would mean.
+ *
+ * Group commit: each queue has a lane with at most one append in flight. Sends that arrive for
+ * a queue while its append runs wait, and go together in the next one (up to a REST batch's
+ * limits), so under load many small sends cost one Broker RPC, one transaction and one segment
+ * row, while a lone send is never delayed. Within a connection, sends to one queue are stored in
+ * the order they arrived (a message group's order is kept); answers to sends bound for different
+ * queues may overtake each other, so clients match them by `id`.
+ */
+import type { Env } from '../env';
+import { ApiError } from '../model/errors';
+import { SendFrame, type SendId } from '../model/frames';
+import { LIMITS } from '../model/limits';
+import type { Produced } from '../objects/Broker';
+import type { TopicRoute } from '../objects/names';
+import { findTopic } from './catalog-cache';
+import { prepareAll, splitByQueue, storeOn, type Part } from './produce';
+import { deeperThan, describeIssues } from './validate';
+
+/** A send whose parts are being stored. */
+interface Send { id: SendId; results: Produced[]; parts: number; bytes: number; failed: boolean }
+interface Waiting { send: Send; part: Part; bytes: number; route: TopicRoute }
+interface Lane { waiting: Waiting[]; busy: boolean }
+
+const ROUTE_REFRESH_MS = 5_000;
+
+export class ProduceChannel {
+  private lanes = new Map<number, Lane>();
+  private pendingSends = 0;
+  private pendingBytes = 0;
+  private closed = false;
+  private routeAt = Date.now();
+  private refreshing = false;
+
+  constructor(private env: Env, private ws: WebSocket, private route: TopicRoute) {}
+
+  start(): void {
+    this.ws.addEventListener('message', (e) => this.onFrame(e.data));
+    this.ws.addEventListener('close', () => { this.closed = true; });
+    this.ws.addEventListener('error', () => { this.closed = true; });
+  }
+
+  private reply(frame: object): void {
+    if (this.closed) return;
+    try { this.ws.send(JSON.stringify(frame)); } catch { this.closed = true; }
+  }
+
+  private error(id: SendId | undefined, e: unknown): void {
+    const err = e instanceof ApiError ? e : new ApiError('INTERNAL', 'the send could not be stored');
+    this.reply(id === undefined ? { type: 'error', code: err.code, message: err.message } : { type: 'error', id, code: err.code, message: err.message });
+  }
+
+  private onFrame(data: unknown): void {
+    let id: SendId | undefined;
+    try {
+      if (typeof data !== 'string') throw new ApiError('BAD_REQUEST', 'frames are JSON text, not binary');
+      if (data.length > LIMITS.wsFrameBytesMax) throw new ApiError('BAD_REQUEST', `a frame is at most ${LIMITS.wsFrameBytesMax} bytes: send bigger batches with POST .../messages`);
+      let v: unknown;
+      try { v = JSON.parse(data); } catch { throw new ApiError('BAD_REQUEST', 'the frame is not valid JSON'); }
+      const rawId = v && typeof v === 'object' ? (v as { id?: unknown }).id : undefined;
+      if ((typeof rawId === 'string' && rawId.length > 0 && rawId.length <= 64) || (Number.isSafeInteger(rawId) && (rawId as number) >= 0)) id = rawId as SendId;
+      if (deeperThan(v, LIMITS.jsonDepthMax + 4)) throw new ApiError('BAD_REQUEST', `the frame is nested deeper than ${LIMITS.jsonDepthMax} levels`);
+      const r = SendFrame.safeParse(v);
+      if (!r.success) {
+        throw new ApiError('BAD_REQUEST', `bad frame: ${describeIssues(r.error)}; send {"type":"send","id":1,"messages":[{"body":"..."}]}`);
+      }
+      if (this.pendingSends >= LIMITS.channelPendingSendsMax || this.pendingBytes + data.length > LIMITS.channelPendingBytesMax) {
+        throw new ApiError('OVERLOADED', `${this.pendingSends} sends (${this.pendingBytes} bytes) on this connection are not answered yet: wait for answers before sending more`);
+      }
+      this.maybeRefreshRoute();
+      const t = this.route;
+      const prepared = prepareAll(r.data.messages, t, Date.now());
+      const parts = splitByQueue(r.data.messages, prepared, t);
+      const send: Send = { id: r.data.id, results: new Array(prepared.length), parts: parts.size, bytes: data.length, failed: false };
+      this.pendingSends++;
+      this.pendingBytes += data.length;
+      for (const [q, part] of parts) {
+        let lane = this.lanes.get(q);
+        if (!lane) this.lanes.set(q, (lane = { waiting: [], busy: false }));
+        lane.waiting.push({ send, part, bytes: part.out.reduce((n, o) => n + o.size, 0), route: t });
+        this.pump(q, lane);
+      }
+    } catch (e) {
+      this.error(id, e);
+    }
+  }
+
+  /** Starts the lane's next append with everything waiting (within one request's limits). */
+  private pump(q: number, lane: Lane): void {
+    if (lane.busy || !lane.waiting.length) return;
+    let n = 0;
+    let bytes = 0;
+    let k = 0;
+    const t = lane.waiting[0].route; // parts split by an older route (the topic changed) go on their own
+    for (; k < lane.waiting.length; k++) {
+      const w = lane.waiting[k];
+      if (k > 0 && (w.route !== t || n + w.part.out.length > LIMITS.batchMessagesMax || bytes + w.bytes > LIMITS.batchBytesMax)) break;
+      n += w.part.out.length;
+      bytes += w.bytes;
+    }
+    const batch = lane.waiting.splice(0, k);
+    lane.busy = true;
+    const out = batch.length === 1 ? batch[0].part.out : batch.flatMap((w) => w.part.out);
+    storeOn(this.env, t, q, out).then((res) => {
+      let i = 0;
+      for (const w of batch) {
+        for (const idx of w.part.idx) w.send.results[idx] = res[i++];
+        this.partDone(w.send);
+      }
+    }, (e) => {
+      for (const w of batch) this.partFailed(w.send, e);
+      if (e instanceof ApiError && e.code === 'TOPIC_NOT_FOUND') this.refreshRoute();
+    }).finally(() => {
+      lane.busy = false;
+      this.pump(q, lane);
+    });
+  }
+
+  private settle(send: Send): void {
+    this.pendingSends--;
+    this.pendingBytes -= send.bytes;
+  }
+
+  private partDone(send: Send): void {
+    if (send.failed || --send.parts > 0) return;
+    this.settle(send);
+    this.reply({ type: 'sent', id: send.id, messages: send.results });
+  }
+
+  /** A send answers one error, when its first part fails (its other parts may be stored: as REST). */
+  private partFailed(send: Send, e: unknown): void {
+    if (send.failed) return;
+    send.failed = true;
+    this.settle(send);
+    this.error(send.id, e);
+  }
+
+  /** The route is cached like the REST path's: a grown topic's new queues are used within seconds. */
+  private maybeRefreshRoute(): void {
+    if (Date.now() - this.routeAt > ROUTE_REFRESH_MS) this.refreshRoute();
+  }
+
+  private refreshRoute(): void {
+    if (this.refreshing) return;
+    this.refreshing = true;
+    this.routeAt = Date.now();
+    findTopic(this.env, this.route.name).then((t) => {
+      if (t) { this.route = t; return; }
+      this.reply({ type: 'error', code: 'TOPIC_NOT_FOUND', message: `topic "${this.route.name}" was deleted` });
+      this.closed = true;
+      try { this.ws.close(1008, 'topic deleted'); } catch { /* already closed */ }
+    }, () => undefined).finally(() => { this.refreshing = false; });
+  }
+}

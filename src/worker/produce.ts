@@ -1,0 +1,71 @@
+/**
+ * Produce, shared by the REST route and the WebSocket produce channel: size and type checks in
+ * the Worker (nothing reaches a Broker that it would refuse), queue choice, and the one RPC per
+ * target queue that stores a part durably.
+ */
+import type { Env } from '../env';
+import { ApiError, isFailure } from '../model/errors';
+import { hash32 } from '../model/ids';
+import { LIMITS } from '../model/limits';
+import { prepare, type Outgoing } from '../model/message';
+import type { MessageInput } from '../model/schemas';
+import type { Produced } from '../objects/Broker';
+import { broker, type TopicRoute } from '../objects/names';
+import { forgetTopic } from './catalog-cache';
+
+/** The messages of one request bound for one queue: their indexes in the request, prepared. */
+export interface Part { idx: number[]; out: Outgoing[] }
+
+let roundRobin = Math.floor(Math.random() * 1024);
+
+/** Validates and sizes every message (throws the API's error for the first bad one). */
+export function prepareAll(inputs: MessageInput[], t: TopicRoute, now: number): Outgoing[] {
+  const single = inputs.length === 1;
+  const prepared = inputs.map((m, i) => prepare(m, t, now, single ? '' : `messages[${i}].`));
+  const total = prepared.reduce((n, p) => n + p.size, 0);
+  if (total > LIMITS.batchBytesMax) {
+    throw new ApiError('BATCH_TOO_LARGE', `the batch holds ${total} bytes of messages; the limit is ${LIMITS.batchBytesMax} (8 MiB) per request`);
+  }
+  return prepared;
+}
+
+/** A message group or dedupId always maps to the same queue; the rest of a batch stays together. */
+function queueOf(m: MessageInput, t: TopicRoute, batchQueue: number): number {
+  if (m.messageGroup !== undefined) return hash32(m.messageGroup) % t.queues;
+  if (m.dedupId !== undefined) return hash32(m.dedupId) % (t.dedupQueues ?? t.queues);
+  return batchQueue;
+}
+
+/** Splits a request by target queue; messages without a group or dedupId go round-robin, together. */
+export function splitByQueue(inputs: MessageInput[], prepared: Outgoing[], t: TopicRoute): Map<number, Part> {
+  const batchQueue = roundRobin++ % t.queues;
+  const byQueue = new Map<number, Part>();
+  inputs.forEach((m, i) => {
+    const q = queueOf(m, t, batchQueue);
+    let e = byQueue.get(q);
+    if (!e) byQueue.set(q, (e = { idx: [], out: [] }));
+    e.idx.push(i); e.out.push(prepared[i]);
+  });
+  return byQueue;
+}
+
+/** Appends to one queue in one transaction; resolves once durable, with one result per message. */
+export async function storeOn(env: Env, t: TopicRoute, q: number, out: Outgoing[]): Promise<Produced[]> {
+  const r = await broker(env, t, q).produce({ topic: t, queueId: q }, out);
+  if (isFailure(r)) {
+    if (r.failure.code === 'TOPIC_NOT_FOUND') forgetTopic(t.name);
+    throw new ApiError(r.failure.code, r.failure.message);
+  }
+  return r.messages;
+}
+
+/** The REST produce: every part stored concurrently; results in request order. */
+export async function produceTo(env: Env, t: TopicRoute, inputs: MessageInput[], now: number): Promise<Produced[]> {
+  const prepared = prepareAll(inputs, t, now);
+  const results: Produced[] = new Array(inputs.length);
+  await Promise.all([...splitByQueue(inputs, prepared, t)].map(async ([q, e]) => {
+    const r = await storeOn(env, t, q, e.out);
+    e.idx.forEach((i, k) => { results[i] = r[k]; });
+  }));
+  return results;
+}
