@@ -8,11 +8,16 @@
 //     push drain:  one WebSocket (`ws`), maxInflight INFLIGHT, every frame acked at once in one ack
 //                  frame; ends when all N came and the group reports lag 0 and nothing in flight
 //     pull drain:  CONSUMERS loops of receive (≤ RECEIVE_MAX) + ack, until N acked
+//     produce ws:  N more with the SDK's ProducerStream (docs/api.md, one WebSocket): one message per
+//                  send() call, WS_WINDOW calls unanswered, like the peers' 1,000 publishes in flight
+//                  (the stream puts the calls of one event-loop turn in one frame; idempotent: false,
+//                  as the peers do not deduplicate); then WS_RAW_N as raw frames of one message each
 //     produce single: 1 message per POST over SINGLE_CONNS connections, closed loop, SINGLE_SECONDS
 //     health:      GET /v1/health over SINGLE_CONNS connections, closed loop (the Worker's request rate
 //                  without storage: the ceiling of the single-message produce)
 //     latency:     a push consumer at the log's end; LAT_N messages published one per POST, open loop
-//                  at RATE/s; e2e = receive − publish call, publish→ack = 201 − publish call
+//                  at RATE/s; e2e = receive − publish call, publish→ack = 201 − publish call;
+//                  then the same with each message one send on a produce channel (latencyWs)
 //   peers (bench/lib/peers.mjs: ../shared/peers/bench.mjs, unchanged, in a child process): the same
 //     N, SIZE, 1,000 publishes in flight, drain acking each message (prefetch 1,000), LAT_N at RATE/s;
 //     then a short pass with SINGLE_WINDOW (16) publishes in flight, the analogue of 16 connections
@@ -29,6 +34,8 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeClient } from './lib/http.mjs';
 import { openPush } from './lib/push.mjs';
+import { openProduce, pipelined, pipelinedStream } from './lib/produce-ws.mjs';
+import { Producer } from '../dist/client.mjs';
 import { closedLoop, cpuMeter, fmt, latencySummary, pct, round, waitQuiet } from './lib/stats.mjs';
 import { ACK_MEANS, LABEL, findPeers, startPeers } from './lib/peers.mjs';
 
@@ -52,6 +59,8 @@ export const DEFAULTS = {
   compareLatLowRate: 100, // also measured at this rate, below the HTTP saturation of wrangler dev (0 skips)
   compareLatLowN: 500,
   compareWarmup: 5000,
+  compareWsWindow: 1000, // produce over WebSocket: sends in flight on one connection (the peers' window)
+  compareWsRawN: 20_000, // also: raw frames of one message each, no client-side coalescing (0 skips)
   compareSingleWindow: 16, // peers: publishes in flight for the "single" row
   comparePeers: 1, // 0: edgemq only
   compareQuietCores: 0.3, // before each measurement wait (≤ compareQuietMaxMs) for the rest of the machine to use less
@@ -96,6 +105,8 @@ export async function runCompare({ url, serverCpu, opts: o, log }) {
   const batchBodies = Array.from({ length: 32 }, () => JSON.stringify({ messages: Array.from({ length: o.compareBatch }, () => ({ body: bodyText(o.compareSize) })) }));
   const singleBodies = Array.from({ length: 256 }, () => JSON.stringify({ body: bodyText(o.compareSize) }));
   const pad = bodyText(o.compareSize);
+  const wsFrames = Array.from({ length: 256 }, () => JSON.stringify([{ body: bodyText(o.compareSize) }]));
+  const wsBodies = Array.from({ length: 256 }, () => bodyText(o.compareSize));
 
   // ------------------------------------------------------------------ edgemq measurements
   const quiet = () => waitQuiet({ serverCpu, maxCores: o.compareQuietCores, maxMs: o.compareQuietMaxMs });
@@ -142,6 +153,24 @@ export async function runCompare({ url, serverCpu, opts: o, log }) {
       },
     });
     return measured(r, meter(), { request: latencySummary(lat) });
+  }
+
+  async function produceWs(topic, n) {
+    const stream = await new Producer({ url, idempotent: false }).openStream(topic);
+    try {
+      const meter = cpuMeter(serverCpu);
+      const r = await pipelinedStream(stream, { n, window: o.compareWsWindow, bodies: wsBodies, timeoutMs: phaseMs });
+      return measured(r, meter(), { send: latencySummary(r.lat), frames: r.frames });
+    } finally { await stream.close(); }
+  }
+
+  async function produceWsRaw(topic, n) {
+    const ch = await openProduce(url, topic);
+    try {
+      const meter = cpuMeter(serverCpu);
+      const r = await pipelined(ch, { n, window: o.compareWsWindow, perSend: 1, frames: wsFrames, timeoutMs: phaseMs });
+      return measured(r, meter(), { send: latencySummary(r.lat) });
+    } finally { await ch.close(); }
   }
 
   async function health(seconds) {
@@ -221,7 +250,8 @@ export async function runCompare({ url, serverCpu, opts: o, log }) {
   }
 
   /** Push consumer at the log's end; LAT_N single-message POSTs at RATE/s, open loop. */
-  async function latency(topic, group, n = o.compareLatN, rate = o.compareRate) {
+  async function latency(topic, group, n = o.compareLatN, rate = o.compareRate, via = 'http') {
+    const ch = via === 'ws' ? await openProduce(url, topic) : null;
     await admin.request('PUT', `/v1/groups/${enc(group)}`, { consumeFrom: 'LAST' });
     await admin.request('POST', `/v1/groups/${enc(group)}/reset-offset`, { topic, to: 'LATEST' });
     const e2e = new Float64Array(n).fill(NaN), pubAck = new Float64Array(n).fill(NaN), sentAt = new Float64Array(n);
@@ -260,7 +290,8 @@ export async function runCompare({ url, serverCpu, opts: o, log }) {
             const ts = performance.now();
             sentAt[i] = ts;
             sentWall[i] = Date.now();
-            singleClient.request('POST', `/v1/topics/${enc(topic)}/messages`, body).then(() => { pubAck[i] = performance.now() - ts; acked++; }, (e) => { failed = e; });
+            (ch ? ch.send(`[${body}]`) : singleClient.request('POST', `/v1/topics/${enc(topic)}/messages`, body))
+              .then(() => { pubAck[i] = performance.now() - ts; acked++; }, (e) => { failed = e; });
           }
           if (sent < n) setTimeout(tick, 1); else res();
         };
@@ -288,9 +319,9 @@ export async function runCompare({ url, serverCpu, opts: o, log }) {
         split: { toStore: ms(toStore), storeToConsumer: ms(toConsumer) },
         e2e: { p50: r2(pct(s, 50)), p90: r2(pct(s, 90)), p99: r2(pct(s, 99)), max: r2(s[s.length - 1]) },
         pubAck: { p50: r2(pct(a, 50)), p90: r2(pct(a, 90)), p99: r2(pct(a, 99)), max: r2(a[a.length - 1]) },
-        cpu, load1: round(os.loadavg()[0], 2),
+        via, cpu, load1: round(os.loadavg()[0], 2),
       };
-    } finally { await closeWs(ws); }
+    } finally { await closeWs(ws); await ch?.close(); }
   }
 
   async function edgemqRun(run) {
@@ -321,9 +352,12 @@ export async function runCompare({ url, serverCpu, opts: o, log }) {
     await step('produceBatch', () => produceBatched(topic, o.compareN));
     await step('pushDrain', () => pushDrain(topic, gPush, o.compareN));
     await step('pullDrain', () => pullDrain(topic, gPull, o.compareN));
+    await step('produceWs', () => produceWs(topic, o.compareN));
+    if (o.compareWsRawN > 0) await step('produceWsRaw', () => produceWsRaw(topic, o.compareWsRawN));
     await step('produceSingle', () => produceSingle(topic, o.compareSingleSeconds));
     await step('health', () => health(o.compareHealthSeconds));
     await step('latency', () => latency(topic, `cmp-lat-${tag}`));
+    await step('latencyWs', () => latency(topic, `cmp-latws-${tag}`, o.compareLatN, o.compareRate, 'ws'));
     if (o.compareLatLowRate > 0) await step('latencyLow', () => latency(topic, `cmp-latlow-${tag}`, o.compareLatLowN, o.compareLatLowRate));
     for (const t of [warm, topic]) await admin.request('DELETE', `/v1/topics/${enc(t)}`, undefined, { expect: [204, 404] }).catch(() => {});
     return r;
@@ -402,6 +436,8 @@ export async function runCompare({ url, serverCpu, opts: o, log }) {
 const TARGETS = [
   { id: 'produceVsRedis', what: 'batched produce ≥ Redis Streams (appendfsync always)', peer: 'redis-always', mine: (e) => e.produceBatch.msgPerSec, theirs: (p) => p.produce_mps, min: 1 },
   { id: 'produceVsRabbit', what: 'batched produce ≥ 3 × RabbitMQ classic durable', peer: 'rabbitmq', mine: (e) => e.produceBatch.msgPerSec, theirs: (p) => p.produce_mps, min: 3 },
+  { id: 'produceWsVsRedis', what: 'produce over WebSocket (SDK stream, 1 message per send()) ≥ Redis Streams (appendfsync always)', peer: 'redis-always', mine: (e) => e.produceWs?.msgPerSec ?? NaN, theirs: (p) => p.produce_mps, min: 1 },
+  { id: 'produceWsVsRabbit', what: 'produce over WebSocket ≥ 3 × RabbitMQ classic durable', peer: 'rabbitmq', mine: (e) => e.produceWs?.msgPerSec ?? NaN, theirs: (p) => p.produce_mps, min: 3 },
   { id: 'pushDrainVsQuorum', what: 'push drain ≥ RabbitMQ quorum queue drain', peer: 'rabbitmq-quorum', mine: (e) => e.pushDrain.msgPerSec, theirs: (p) => p.drain_mps, min: 1 },
 ];
 
@@ -411,18 +447,22 @@ function summarizeCompare(res) {
   const range = (f) => { const v = ok.map((r) => f(r.edgemq)).filter(Number.isFinite); return v.length ? [Math.min(...v), Math.max(...v)] : null; };
   const edgemq = {};
   const metrics = {
-    produceBatch: (e) => e.produceBatch.msgPerSec, produceSingle: (e) => e.produceSingle.msgPerSec, health: (e) => e.health.msgPerSec,
+    produceBatch: (e) => e.produceBatch.msgPerSec, produceWs: (e) => e.produceWs?.msgPerSec ?? NaN, produceWsRaw: (e) => e.produceWsRaw?.msgPerSec ?? NaN, produceSingle: (e) => e.produceSingle.msgPerSec, health: (e) => e.health.msgPerSec,
     pushDrain: (e) => e.pushDrain.msgPerSec, pullDrain: (e) => e.pullDrain.msgPerSec,
     e2eP50: (e) => e.latency.e2e.p50, e2eP99: (e) => e.latency.e2e.p99, ackP50: (e) => e.latency.pubAck.p50, ackP99: (e) => e.latency.pubAck.p99,
     latRate: (e) => e.latency.achievedRate, latServed: (e) => e.latency.servedRate ?? NaN, latMissing: (e) => e.latency.missing ?? 0,
     lowE2eP50: (e) => e.latencyLow?.e2e.p50 ?? NaN, lowE2eP99: (e) => e.latencyLow?.e2e.p99 ?? NaN,
     lowAckP50: (e) => e.latencyLow?.pubAck.p50 ?? NaN, lowAckP99: (e) => e.latencyLow?.pubAck.p99 ?? NaN,
     lowStoreToConsumerP50: (e) => e.latencyLow?.split.storeToConsumer.p50 ?? NaN, lowStoreToConsumerP99: (e) => e.latencyLow?.split.storeToConsumer.p99 ?? NaN,
+    wsE2eP50: (e) => e.latencyWs?.e2e.p50 ?? NaN, wsE2eP99: (e) => e.latencyWs?.e2e.p99 ?? NaN,
+    wsAckP50: (e) => e.latencyWs?.pubAck.p50 ?? NaN, wsAckP99: (e) => e.latencyWs?.pubAck.p99 ?? NaN,
+    wsLatServed: (e) => e.latencyWs?.servedRate ?? NaN, wsLatMissing: (e) => e.latencyWs?.missing ?? 0,
+    wsStoreToConsumerP50: (e) => e.latencyWs?.split.storeToConsumer.p50 ?? NaN, wsStoreToConsumerP99: (e) => e.latencyWs?.split.storeToConsumer.p99 ?? NaN,
     storeToConsumerP50: (e) => e.latency.split.storeToConsumer.p50, storeToConsumerP99: (e) => e.latency.split.storeToConsumer.p99,
   };
   for (const [k, f] of Object.entries(metrics)) edgemq[k] = { median: em(f), range: range(f), runs: ok.map((r) => f(r.edgemq)) };
   const cpu = {};
-  for (const k of ['produceBatch', 'pushDrain', 'pullDrain', 'produceSingle', 'health', 'latency', 'latencyLow']) {
+  for (const k of ['produceBatch', 'produceWs', 'produceWsRaw', 'latencyWs', 'pushDrain', 'pullDrain', 'produceSingle', 'health', 'latency', 'latencyLow']) {
     if (!ok.length || !ok[0].edgemq[k]) continue;
     cpu[k] = {
       client: em((e) => e[k].cpu.clientCpuCores), server: em((e) => e[k].cpu.serverCpuCores), other: em((e) => e[k].cpu.otherCpuCores),
@@ -449,13 +489,16 @@ function summarizeCompare(res) {
     const per = res.runs.map((r) => {
       const p = r.peers?.[t.peer];
       if (!r.edgemq || !p || p.error) return null;
-      return round(t.mine(r.edgemq) / t.theirs(p), 3);
+      const x = round(t.mine(r.edgemq) / t.theirs(p), 3);
+      return Number.isFinite(x) ? x : null;
     });
     const med = median(per.filter((x) => x !== null));
     return { id: t.id, what: t.what, perRun: per, median: med, need: t.min, pass: med === null ? null : med >= t.min };
   });
   const p99 = edgemq.e2eP99.median;
-  targets.push({ id: 'pushP99', what: 'push e2e p99 ≤ 5 ms at 1,000 msg/s', perRun: edgemq.e2eP99.runs, median: p99, need: 5, pass: p99 === null ? null : p99 <= 5, unit: 'ms' });
+  targets.push({ id: 'pushP99', what: 'push e2e p99 ≤ 5 ms at 1,000 msg/s (published by single POSTs)', perRun: edgemq.e2eP99.runs, median: p99, need: 5, pass: p99 === null ? null : p99 <= 5, unit: 'ms' });
+  const wp99 = edgemq.wsE2eP99.median;
+  targets.push({ id: 'pushP99Ws', what: 'push e2e p99 ≤ 5 ms at 1,000 msg/s (published over a produce WebSocket)', perRun: edgemq.wsE2eP99.runs, median: wp99, need: 5, pass: wp99 === null ? null : wp99 <= 5, unit: 'ms' });
   const single = res.runs.map((r) => (r.edgemq ? round(r.edgemq.produceSingle.msgPerSec / r.edgemq.health.msgPerSec, 3) : null));
   const sm = median(single.filter((x) => x !== null));
   targets.push({ id: 'singleVsHealth', what: 'single-message produce ≥ 0.5 × /v1/health request rate', perRun: single, median: sm, need: 0.5, pass: sm === null ? null : sm >= 0.5 });
@@ -470,13 +513,14 @@ export const EDGEMQ_ACK = 'produce: 201 after the batch\'s SQLite transaction in
 export function compareMarkdown(r) {
   const s = r.summary, e = s.edgemq, c = r.config;
   const rows = [];
-  rows.push(['**edgemq** (wrangler dev, ' + `${c.compareQueues} queue${c.compareQueues > 1 ? 's' : ''})`, rngTxt(e.produceBatch.median, e.produceBatch.range), rngTxt(e.produceSingle.median, e.produceSingle.range),
+  rows.push(['**edgemq** (wrangler dev, ' + `${c.compareQueues} queue${c.compareQueues > 1 ? 's' : ''})`, rngTxt(e.produceBatch.median, e.produceBatch.range), rngTxt(e.produceWs.median, e.produceWs.range) + (e.produceWsRaw.median ? `; raw 1-message frames ${rngTxt(e.produceWsRaw.median, e.produceWsRaw.range)}` : ''), rngTxt(e.produceSingle.median, e.produceSingle.range),
     rngTxt(e.health.median, e.health.range), rngTxt(e.pushDrain.median, e.pushDrain.range), rngTxt(e.pullDrain.median, e.pullDrain.range),
-    `${fmt(e.e2eP50.median, 2)} / ${fmt(e.e2eP99.median, 2)}`, `${fmt(e.ackP50.median, 2)} / ${fmt(e.ackP99.median, 2)}`, EDGEMQ_ACK]);
+    `${fmt(e.e2eP50.median, 2)} / ${fmt(e.e2eP99.median, 2)} (POST); ${fmt(e.wsE2eP50.median, 2)} / ${fmt(e.wsE2eP99.median, 2)} (WebSocket)`,
+    `${fmt(e.ackP50.median, 2)} / ${fmt(e.ackP99.median, 2)} (POST); ${fmt(e.wsAckP50.median, 2)} / ${fmt(e.wsAckP99.median, 2)} (WebSocket)`, EDGEMQ_ACK]);
   for (const v of c.peers) {
     const p = s.peers[v];
-    if (!p) { rows.push([LABEL[v] ?? v, 'skipped', '', '', '', '', '', '', r.peerInfo.skipped[v] ?? 'failed in every run']); continue; }
-    rows.push([`${LABEL[v] ?? v}${p.runsOk < c.compareRuns ? ` (${p.runsOk}/${c.compareRuns} runs ok)` : ''}`, rngTxt(p.produce.median, p.produce.range), rngTxt(p.single.median, p.single.range), 'n/a',
+    if (!p) { rows.push([LABEL[v] ?? v, 'skipped', '', '', '', '', '', '', '', r.peerInfo.skipped[v] ?? 'failed in every run']); continue; }
+    rows.push([`${LABEL[v] ?? v}${p.runsOk < c.compareRuns ? ` (${p.runsOk}/${c.compareRuns} runs ok)` : ''}`, rngTxt(p.produce.median, p.produce.range), '(= its pipelined produce, left)', rngTxt(p.single.median, p.single.range), 'n/a',
       rngTxt(p.drain.median, p.drain.range) + (v.startsWith('redis') ? ' (XREADGROUP loop)' : ''), 'n/a (push only here)', `${fmt(p.e2eP50, 2)} / ${fmt(p.e2eP99, 2)}`, `${fmt(p.ackP50, 2)} / ${fmt(p.ackP99, 2)}`, ACK_MEANS[v] ?? p.durability]);
   }
   const tg = s.targets.map((t) => `| ${t.what} | ${t.perRun.map((x) => fmt(x, 2)).join(', ')} | ${fmt(t.median, 2)}${t.unit ? ' ' + t.unit : '×'} | ${t.pass === null ? 'n/a (peer not measured)' : t.pass ? '**PASS**' : '**MISS**'} |`);
@@ -487,11 +531,13 @@ export function compareMarkdown(r) {
   return [
     `### edgemq beside the peer brokers: ${fmt(c.compareN)} × ${c.compareSize} B, ${c.compareRuns} runs alternating (medians, range in brackets)`,
     '',
-    '| system | produce batched msg/s | produce single msg/s | /v1/health req/s | push drain msg/s (acks) | pull drain msg/s (acks) | e2e p50 / p99 ms at ' + fmt(c.compareRate) + '/s | publish→ack p50 / p99 ms | what its ack means |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---|',
+    '| system | produce batched msg/s (peers: 1,000 publishes in flight) | produce over WebSocket msg/s (' + fmt(c.compareWsWindow) + ' sends unanswered) | produce single msg/s | /v1/health req/s | push drain msg/s (acks) | pull drain msg/s (acks) | e2e p50 / p99 ms at ' + fmt(c.compareRate) + '/s | publish→ack p50 / p99 ms | what its ack means |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
     ...rows.map((x) => `| ${x.join(' | ')} |`),
     '',
-    `- edgemq: batched = ${c.compareBatch} messages per POST over ${c.compareProduceConns} keep-alive connections (undici Pool); single = 1 message per POST over ${c.compareSingleConns} connections, ${c.compareSingleSeconds} s; ` +
+    `- edgemq: batched = ${c.compareBatch} messages per POST over ${c.compareProduceConns} keep-alive connections (undici Pool); ` +
+      `over WebSocket = the SDK's ProducerStream on one produce channel (docs/api.md), one message per send() call, ${fmt(c.compareWsWindow)} calls unanswered (idempotent: false, as the peers do not deduplicate; the stream puts the calls of one event-loop turn in one frame, and the Worker coalesces what waits for a queue into one append); ` +
+      `raw = ${fmt(c.compareWsRawN)} messages as frames of one message each, ${fmt(c.compareWsWindow)} in flight (no coalescing in the client); single = 1 message per POST over ${c.compareSingleConns} connections, ${c.compareSingleSeconds} s; ` +
       `push drain = one WebSocket, maxInflight ${c.compareInflight}, each frame acked at once with one ack frame, timed until the group reports lag 0 and nothing in flight; ` +
       `pull drain = ${c.compareConsumers} loops of receive (≤ ${c.compareReceiveMax}) + ack; latency = ${fmt(c.compareLatN)} single-message POSTs at ${fmt(c.compareRate)}/s to a running push consumer.`,
     `- Peers: ../shared/peers/bench.mjs unchanged (one producer and one consumer connection, ≤ 1,000 unacked publishes, drain acking each message with prefetch 1,000); ` +
@@ -506,13 +552,15 @@ export function compareMarkdown(r) {
     '',
     `**Latency, edgemq** (medians of the runs): at ${fmt(c.compareRate)}/s offered (POSTs issued at ${fmt(e.latRate.median)}/s; all ${fmt(c.compareLatN)} published and delivered at ${fmt(e.latServed.median)}/s${e.latMissing.runs.some((x) => x > 0) ? `; never delivered within the wait: ${e.latMissing.runs.join(', ')} per run` : ''}) e2e p50/p99 ${fmt(e.e2eP50.median, 2)} / ${fmt(e.e2eP99.median, 2)} ms, of which storeTimestamp → frame received p50/p99 ${fmt(e.storeToConsumerP50.median)} / ${fmt(e.storeToConsumerP99.median)} ms` +
       (c.compareLatLowRate > 0 ? `; at ${fmt(c.compareLatLowRate)}/s (${fmt(c.compareLatLowN)} messages) e2e p50/p99 ${fmt(e.lowE2eP50.median, 2)} / ${fmt(e.lowE2eP99.median, 2)} ms, publish→201 ${fmt(e.lowAckP50.median, 2)} / ${fmt(e.lowAckP99.median, 2)} ms, storeTimestamp → frame received ${fmt(e.lowStoreToConsumerP50.median)} / ${fmt(e.lowStoreToConsumerP99.median)} ms` : '') +
+      `; published over a produce WebSocket at ${fmt(c.compareRate)}/s (delivered at ${fmt(e.wsLatServed.median)}/s${e.wsLatMissing.runs.some((x) => x > 0) ? `; missing ${e.wsLatMissing.runs.join(', ')} per run` : ''}) e2e p50/p99 ${fmt(e.wsE2eP50.median, 2)} / ${fmt(e.wsE2eP99.median, 2)} ms, publish→sent ${fmt(e.wsAckP50.median, 2)} / ${fmt(e.wsAckP99.median, 2)} ms, storeTimestamp → frame received ${fmt(e.wsStoreToConsumerP50.median)} / ${fmt(e.wsStoreToConsumerP99.median)} ms` +
       `. A single-message POST rate below the offered rate (see produce single) means the ${fmt(c.compareRate)}/s measurement queues up in the HTTP path and its latency is that queue's.`,
     '',
     '**CPU while measuring** (cores; 1.00 = one core busy; the machine has ' + os.cpus().length + '). edgemq (medians over runs):',
     '',
     '| measurement | client | server (wrangler + workerd) | other processes | server µs/msg |',
     '|---|---:|---:|---:|---:|',
-    cpuRow('produceBatch', 'produce batched'), cpuRow('produceSingle', 'produce single'), cpuRow('health', 'GET /v1/health'), cpuRow('pushDrain', 'push drain'), cpuRow('pullDrain', 'pull drain'), cpuRow('latency', `latency (${fmt(c.compareRate)}/s)`),
+    cpuRow('produceBatch', 'produce batched'), ...(cp.produceWs ? [cpuRow('produceWs', 'produce over WebSocket (SDK stream)')] : []), ...(cp.produceWsRaw ? [cpuRow('produceWsRaw', 'produce over WebSocket (raw 1-message frames)')] : []), cpuRow('produceSingle', 'produce single'), cpuRow('health', 'GET /v1/health'), cpuRow('pushDrain', 'push drain'), cpuRow('pullDrain', 'pull drain'), cpuRow('latency', `latency (${fmt(c.compareRate)}/s)`),
+    ...(cp.latencyWs ? [cpuRow('latencyWs', `latency over WebSocket (${fmt(c.compareRate)}/s)`)] : []),
     ...(cp.latencyLow ? [cpuRow('latencyLow', `latency (${fmt(c.compareLatLowRate)}/s)`)] : []),
     '',
     ...(peerCpu.length ? [`Peers (medians): ${peerCpu.join('; ')}.`, ''] : []),

@@ -11,6 +11,7 @@
 //   pull      N consumed with receive (≤ BATCH) + ack, 8 loops
 //   push      N consumed over one WebSocket (maxInflight INFLIGHT), each frame acked at once
 //   single    SINGLE_N messages, 1 per POST (16 connections, closed loop)
+//   ws        N messages over one produce WebSocket, 1 per send, INFLIGHT sends in flight
 //   trickle   TRICKLE_N messages, 1 per POST at TRICKLE_RATE/s to a running push consumer (both sides)
 // Then dollars per million messages with Cloudflare's published prices (Workers Paid), beside
 // Cloudflare Queues (3 operations per message of ≤ 64 KB: write, read, delete).
@@ -18,6 +19,7 @@ import WebSocket from 'ws';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { makeClient } from './lib/http.mjs';
+import { openProduce, pipelined } from './lib/produce-ws.mjs';
 import { closedLoop, fmt, round } from './lib/stats.mjs';
 
 export const DEFAULTS = {
@@ -183,6 +185,17 @@ export async function runCost({ url, opts: o, log }) {
     result.flows.produceSingle = diff(c0, c1, o.costSingleN);
     log(`  cost single produce: ${fmt(result.flows.produceSingle.perMessage.rowsWritten, 3)} rows written/msg`);
 
+    // ---- produce over WebSocket, one message per send, pipelined (the Worker's group commit)
+    const W = await freshTopic(`cost-ws-${stamp}`);
+    c0 = await counters(W);
+    const ch = await openProduce(url, W);
+    const wsFrames = Array.from({ length: 64 }, () => `[${singleBody()}]`);
+    await pipelined(ch, { n: o.costN, window: o.costInflight, perSend: 1, frames: wsFrames, timeoutMs });
+    await ch.close();
+    c1 = await counters(W);
+    result.flows.produceWs = diff(c0, c1, o.costN, { window: o.costInflight });
+    log(`  cost produce over WebSocket (1 per send, ${o.costInflight} in flight): ${fmt(result.flows.produceWs.perMessage.rowsWritten, 4)} rows written/msg, ${fmt(result.flows.produceWs.perMessage.doRequests, 4)} DO requests/msg`);
+
     // ---- trickle: single produce at RATE/s to a running push consumer
     const R = await freshTopic(`cost-trickle-${stamp}`);
     const gT = `cost-trickle-${stamp}`;
@@ -300,6 +313,7 @@ function scenarios(r) {
       price(`produce ${r.config.costBatch}/POST + push consume`, add(f.produceBatch, f.push), 'at the rate measured here'),
       price(`produce ${r.config.costBatch}/POST + pull consume (receive ${r.config.costBatch} + ack)`, add(f.produceBatch, f.pull), 'at the rate measured here'),
       ...(nt ? [price(`same, topic with trace off`, add(nt.produceBatch, nt.pull), 'at the rate measured here')] : []),
+      ...(f.produceWs ? [price(`produce over WebSocket (1 per send, pipelined) + push consume`, add(f.produceWs, f.push), 'at the rate measured here')] : []),
       price(`1 message/POST at ${fmt(r.config.costTrickleRate)}/s + push consume`, add(f.trickle), `object busy the whole time at ${fmt(r.config.costTrickleRate)}/s`),
       ...(nt ? [price(`same, topic with trace off`, add(nt.trickle), `object busy the whole time at ${fmt(r.config.costTrickleRate)}/s`)] : []),
     ],
@@ -323,6 +337,7 @@ export function costMarkdown(r) {
     row(`pull consume, receive ≤ ${r.config.costBatch} + ack`, f.pull),
     row(`push consume, maxInflight ${r.config.costInflight}, ack per frame (${fmt(f.push.total.brokerWsMessagesIn)} WebSocket messages in)`, f.push),
     row(`produce, 1 per POST (${fmt(f.produceSingle.messages)} msgs)`, f.produceSingle),
+    ...(f.produceWs ? [row(`produce over WebSocket, 1 per send, ${fmt(f.produceWs.window)} in flight (${fmt(f.produceWs.messages)} msgs)`, f.produceWs)] : []),
     row(`1 per POST at ${fmt(r.config.costTrickleRate)}/s + push consume (both)`, f.trickle),
     ...(f.noTrace ? [
       row(`trace off: produce, ${r.config.costBatch} per POST (${fmt(f.noTrace.produceBatch.messages)} msgs)`, f.noTrace.produceBatch),

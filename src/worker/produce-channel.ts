@@ -39,7 +39,8 @@ export class ProduceChannel {
 
   start(): void {
     this.ws.addEventListener('message', (e) => this.onFrame(e.data));
-    this.ws.addEventListener('close', () => { this.closed = true; });
+    // answering the close ends the request; left unanswered, workerd cancels it as hung
+    this.ws.addEventListener('close', (e) => { this.closed = true; try { this.ws.close(e.code === 1005 ? 1000 : e.code, 'closed'); } catch { /* closed */ } });
     this.ws.addEventListener('error', () => { this.closed = true; });
   }
 
