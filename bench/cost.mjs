@@ -12,6 +12,7 @@
 //   push      N consumed over one WebSocket (maxInflight INFLIGHT), each frame acked at once
 //   single    SINGLE_N messages, 1 per POST (16 connections, closed loop)
 //   ws        N messages over one produce WebSocket, 1 per send, INFLIGHT sends in flight
+//   ws idem   IDEM_N with the SDK's ProducerStream as shipped (idempotent: a dedupId per message)
 //   trickle   TRICKLE_N messages, 1 per POST at TRICKLE_RATE/s to a running push consumer (both sides)
 // Then dollars per million messages with Cloudflare's published prices (Workers Paid), beside
 // Cloudflare Queues (3 operations per message of ≤ 64 KB: write, read, delete).
@@ -19,7 +20,8 @@ import WebSocket from 'ws';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { makeClient } from './lib/http.mjs';
-import { openProduce, pipelined } from './lib/produce-ws.mjs';
+import { openProduce, pipelined, pipelinedStream } from './lib/produce-ws.mjs';
+import { Producer } from '../dist/client.mjs';
 import { closedLoop, fmt, round } from './lib/stats.mjs';
 
 export const DEFAULTS = {
@@ -31,6 +33,7 @@ export const DEFAULTS = {
   costTrickleN: 2000,
   costTrickleRate: 1000,
   costTimeoutSec: 300,
+  costIdemN: 20_000, // produce with the SDK's default dedupIds (0 skips)
   costNoTraceN: 20_000, // the same produce + pull + trickle on a topic with {"trace": false} (0 skips)
 };
 
@@ -196,6 +199,18 @@ export async function runCost({ url, opts: o, log }) {
     result.flows.produceWs = diff(c0, c1, o.costN, { window: o.costInflight });
     log(`  cost produce over WebSocket (1 per send, ${o.costInflight} in flight): ${fmt(result.flows.produceWs.perMessage.rowsWritten, 4)} rows written/msg, ${fmt(result.flows.produceWs.perMessage.doRequests, 4)} DO requests/msg`);
 
+    // ---- the same through the SDK as shipped: every message gets a dedupId (idempotent produce)
+    if (o.costIdemN > 0) {
+      const I = await freshTopic(`cost-idem-${stamp}`);
+      c0 = await counters(I);
+      const stream = await new Producer({ url }).openStream(I);
+      await pipelinedStream(stream, { n: o.costIdemN, window: o.costInflight, bodies: Array.from({ length: 64 }, () => bodyText(o.costSize)), timeoutMs });
+      await stream.close();
+      c1 = await counters(I);
+      result.flows.produceIdem = diff(c0, c1, o.costIdemN, { window: o.costInflight });
+      log(`  cost produce with dedupIds (SDK default): ${fmt(result.flows.produceIdem.perMessage.rowsWritten, 4)} rows written/msg`);
+    }
+
     // ---- trickle: single produce at RATE/s to a running push consumer
     const R = await freshTopic(`cost-trickle-${stamp}`);
     const gT = `cost-trickle-${stamp}`;
@@ -338,6 +353,7 @@ export function costMarkdown(r) {
     row(`push consume, maxInflight ${r.config.costInflight}, ack per frame (${fmt(f.push.total.brokerWsMessagesIn)} WebSocket messages in)`, f.push),
     row(`produce, 1 per POST (${fmt(f.produceSingle.messages)} msgs)`, f.produceSingle),
     ...(f.produceWs ? [row(`produce over WebSocket, 1 per send, ${fmt(f.produceWs.window)} in flight (${fmt(f.produceWs.messages)} msgs)`, f.produceWs)] : []),
+    ...(f.produceIdem ? [row(`produce with a dedupId per message (the SDK's default), ProducerStream (${fmt(f.produceIdem.messages)} msgs)`, f.produceIdem)] : []),
     row(`1 per POST at ${fmt(r.config.costTrickleRate)}/s + push consume (both)`, f.trickle),
     ...(f.noTrace ? [
       row(`trace off: produce, ${r.config.costBatch} per POST (${fmt(f.noTrace.produceBatch.messages)} msgs)`, f.noTrace.produceBatch),
@@ -352,7 +368,7 @@ export function costMarkdown(r) {
     '',
     'Where the rows written come from (statements writing the most, rows written / message):',
     '',
-    ...['produceBatch', 'pull', 'push', 'trickle'].map((k) => `- ${k}: ` + f[k].statements.filter((x) => x.perMessage.rowsWritten > 0).slice(0, 6)
+    ...['produceBatch', 'pull', 'push', 'trickle', 'produceWs', 'produceIdem'].filter((k) => f[k]).map((k) => `- ${k}: ` + f[k].statements.filter((x) => x.perMessage.rowsWritten > 0).slice(0, 6)
       .map((x) => `\`${x.sql.slice(0, 70)}${x.sql.length > 70 ? '…' : ''}\` ${fmt(x.perMessage.rowsWritten, 4)} (${fmt(x.perMessage.n, 3)} statements)`).join('; ')),
     '',
     '**Dollars per million messages** (produced once, consumed once by one group):',
