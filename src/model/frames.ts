@@ -18,6 +18,8 @@ export type BrokerControl =
   | { type: 'reclaim' }
   | { type: 'ack'; receiptHandles: string[] }
   | { type: 'nack'; receiptHandles: string[]; delayMs?: number };
+// Broker to relay: {"type":"handles","h":[...]} then the {"type":"messages",...} frame it describes
+// (relayed unparsed), {"type":"hungry"}, {"type":"returned","n"}, and error frames (relayed).
 
 /** Correlates a send with its answer: the client's choice, echoed back. */
 export const SendId = z.union([z.string().min(1).max(64), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]);

@@ -892,6 +892,8 @@ export class Broker extends DurableObject<Env> {
           const before = this.consume.nextOf(st.key);
           const batch = this.txn(() => this.deliver(st.key, st.credit, pred, cfg.invisibleMs, st.connId, now, st.consumerId));
           if (batch.length) {
+            // the handles first, so that the relay forwards the big frame without parsing it
+            ws.send(JSON.stringify({ type: 'handles', h: batch.map((m) => m.receiptHandle) }));
             ws.send(JSON.stringify({ type: 'messages', messages: batch }));
             st.credit -= batch.length;
             ws.serializeAttachment(st);

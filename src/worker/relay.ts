@@ -16,7 +16,12 @@ import { LIMITS } from '../model/limits';
 import type { TopicRoute } from '../objects/names';
 import { describeIssues, deeperThan } from './validate';
 
-export interface Upstream { ws: WebSocket; granted: number }
+export interface Upstream {
+  ws: WebSocket;
+  granted: number;
+  /** the receipt handles of the `messages` frame that comes next (the broker sends them first) */
+  next?: string[];
+}
 
 const MAX_FRAME_BYTES = LIMITS.controlRequestBytesMax;
 
@@ -82,12 +87,22 @@ export class Relay {
 
   private fromBroker(q: number, data: unknown): void {
     if (typeof data !== 'string') return;
-    let f: { type?: string; messages?: { receiptHandle: string }[] };
+    const u = this.up[q];
+    // a messages frame (up to maxInflight messages) is relayed as the broker encoded it, unparsed:
+    // the broker sent its receipt handles just before, in a small `handles` frame
+    if (u.next && data.startsWith('{"type":"messages"')) {
+      this.sent(q, u.next);
+      u.next = undefined;
+      this.client.send(data);
+      return;
+    }
+    let f: { type?: string; messages?: { receiptHandle: string }[]; h?: string[] };
     try { f = JSON.parse(data); } catch { return; }
-    if (f.type === 'messages' && f.messages) {
-      for (const m of f.messages) this.inflight.set(m.receiptHandle, q);
-      this.up[q].granted = Math.max(0, this.up[q].granted - f.messages.length);
-      this.client.send(data); // relayed as the broker encoded it
+    if (f.type === 'handles' && Array.isArray(f.h)) {
+      u.next = f.h;
+    } else if (f.type === 'messages' && f.messages) {
+      this.sent(q, f.messages.map((m) => m.receiptHandle)); // a broker that sends no handles frame
+      this.client.send(data);
     } else if (f.type === 'hungry') {
       this.hungry.add(q);
       this.distribute();
@@ -99,6 +114,11 @@ export class Relay {
     } else if (f.type === 'error') {
       this.client.send(data);
     }
+  }
+
+  private sent(q: number, handles: string[]): void {
+    for (const h of handles) this.inflight.set(h, q);
+    this.up[q].granted = Math.max(0, this.up[q].granted - handles.length);
   }
 
   private fromClient(data: unknown): void {
