@@ -94,7 +94,7 @@ export class Broker extends DurableObject<Env> {
     super(ctx, env);
     this.sql = this.countingSql(ctx.storage.sql);
     ctx.blockConcurrencyWhile(async () => {
-      migrate(this.sql, BROKER_MIGRATIONS);
+      migrate(this.sql, BROKER_MIGRATIONS, (fn) => ctx.storage.transactionSync(fn));
       const meta = { get: (k: string) => this.getMeta(k), set: (k: string, v: string) => this.setMeta(k, v) };
       this.log = new CommitLog(this.sql, meta);
       this.consume = new ConsumeState(this.sql);
@@ -989,7 +989,7 @@ export class Broker extends DurableObject<Env> {
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     this.wake();
-    migrate(this.sql, BROKER_MIGRATIONS);
+    migrate(this.sql, BROKER_MIGRATIONS, (fn) => this.ctx.storage.transactionSync(fn));
     this.setMeta('dropped', '1');
     this.dropped = true;
     this.alarmAt = null;

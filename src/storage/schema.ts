@@ -81,13 +81,21 @@ export const NAMESERVER_MIGRATIONS: string[] = [
      created_at INTEGER NOT NULL) WITHOUT ROWID;`,
 ];
 
-export function migrate(sql: SqlStorage, migrations: string[]): void {
+/**
+ * Runs the migrations not yet applied. With `transaction` (the object's transactionSync), each
+ * migration and its version bump commit together: one that fails leaves the previous version
+ * whole, to be tried again on the next start.
+ */
+export function migrate(sql: SqlStorage, migrations: string[], transaction: <T>(fn: () => T) => T = (fn) => fn()): void {
   sql.exec('CREATE TABLE IF NOT EXISTS schema_version (v INTEGER NOT NULL)');
   const row = sql.exec<{ v: number }>('SELECT v FROM schema_version').toArray()[0];
   let v = row?.v ?? 0;
   if (!row) sql.exec('INSERT INTO schema_version (v) VALUES (0)');
   for (; v < migrations.length; v++) {
-    sql.exec(migrations[v]);
-    sql.exec('UPDATE schema_version SET v = ?', v + 1);
+    const next = v + 1;
+    transaction(() => {
+      sql.exec(migrations[next - 1]);
+      sql.exec('UPDATE schema_version SET v = ?', next);
+    });
   }
 }
