@@ -583,3 +583,38 @@ describe('long polling (waitAvailable)', () => {
     expect((await receive(stub, route, consumer(g)))[0]).toMatchObject({ body: 'x', deliveryAttempt: 2 });
   });
 });
+
+describe('store time lookups (no index on time)', () => {
+  it('queries by store time and pages with a cursor; reset and consumeFrom by timestamp find the same offsets', async () => {
+    const { route, stub: first } = await setup();
+    // 5 segments, backdated to known, increasing times: 1000, 2000, ..., 5000 (2 messages each)
+    for (let s = 0; s < 5; s++) await produce(first, route, [`${s}a`, `${s}b`]);
+    for (let s = 0; s < 5; s++) await brokerSql(first, 'UPDATE segments SET ts = ? WHERE base = ?', 1000 * (s + 1), 2 * s);
+    const stub = await restarted(first, route); // the log reads its times again
+    const page = async (start: number, end: number, after: number | null, limit: number) =>
+      ok(await stub.query(route, { start, end }, after, limit)) as { messages: { body: string; queueOffset: number; storeTimestamp: number }[]; more: boolean };
+    let p = await page(2000, 4000, null, 4);
+    expect(p.messages.map((m) => [m.body, m.storeTimestamp])).toEqual([['1a', 2000], ['1b', 2000], ['2a', 3000], ['2b', 3000]]);
+    expect(p.more).toBe(true);
+    p = await page(2000, 4000, p.messages[3].queueOffset, 4);
+    expect(p.messages.map((m) => m.body)).toEqual(['3a', '3b']);
+    expect(p.more).toBe(false);
+    expect((await page(2500, 2999, null, 10)).messages).toEqual([]);
+    expect((await page(0, 1000, null, 10)).messages.map((m) => m.body)).toEqual(['0a', '0b']);
+    expect((await page(4001, 9e12, null, 10)).messages.map((m) => m.body)).toEqual(['4a', '4b']);
+    const c = consumer(groupConfig('g'));
+    for (const [ts, off] of [[0, 0], [1000, 0], [1001, 2], [3500, 6], [5000, 8], [5001, 10]]) {
+      expect(ok(await stub.resetOffset(route, c, { timestamp: ts })), `t=${ts}`).toEqual({ queueId: 0, offset: off });
+    }
+    const from = groupConfig('from', { consumeFrom: { timestamp: 3001 } });
+    expect((await receive(stub, route, consumer(from))).map((m) => m.body)).toEqual(['3a', '3b', '4a', '4b']);
+  });
+});
+
+/** Makes the object start again from its storage (as after an eviction); a new stub reaches it. */
+async function restarted(stub: Stub, route: QueueRoute): Promise<Stub> {
+  await runInDurableObject(stub, (_i, state) => { state.abort('reset by the test'); }).then(() => null, () => null);
+  const fresh = brokerOf(route);
+  await holdAlarms(fresh);
+  return fresh;
+}
