@@ -127,6 +127,7 @@ export class Broker extends DurableObject<Env> {
     } catch (err) {
       try {
         this.log.resync();
+        this.consume.resync();
         this.alarmAt = null;
         this.rearm(Date.now() + RETRY_ALARM_MS);
       } catch { /* storage is still failing: the first error says why */ }
@@ -993,6 +994,7 @@ export class Broker extends DurableObject<Env> {
     this.setMeta('dropped', '1');
     this.dropped = true;
     this.alarmAt = null;
+    this.consume.resync();
   }
 
   // ---- due work ------------------------------------------------------------------------------

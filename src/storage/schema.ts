@@ -71,6 +71,8 @@ export const BROKER_MIGRATIONS: string[] = [
   // (docs/operations.md, cost model). Store times never decrease with the offset, so segments are
   // found by time by binary search over their primary key (commitlog.ts).
   `DROP INDEX segments_ts;`,
+  // the earliest lease deadline is kept in memory; the alarm scans the in-flight leases (consume.ts)
+  `DROP INDEX leases_deadline;`,
 ];
 
 export const NAMESERVER_MIGRATIONS: string[] = [
