@@ -73,6 +73,15 @@ export const BROKER_MIGRATIONS: string[] = [
   `DROP INDEX segments_ts;`,
   // the earliest lease deadline is kept in memory; the alarm scans the in-flight leases (consume.ts)
   `DROP INDEX leases_deadline;`,
+  // trace is written behind, one row per bucket per flush (trace.ts): `events` holds
+  // [type, at, offs, data] of each event in order, the rows of a bucket are read in `id` order.
+  // Existing events keep their order: each old row becomes a row of one event, under its old id.
+  `CREATE TABLE trace_v8 (bucket INTEGER NOT NULL, id INTEGER NOT NULL, events TEXT NOT NULL,
+     PRIMARY KEY (bucket, id)) WITHOUT ROWID;
+   INSERT INTO trace_v8 (bucket, id, events)
+     SELECT bucket, id, json_array(json_array(type, at, json(offs), json(data))) FROM trace;
+   DROP TABLE trace;
+   ALTER TABLE trace_v8 RENAME TO trace;`,
 ];
 
 export const NAMESERVER_MIGRATIONS: string[] = [
