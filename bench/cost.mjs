@@ -364,7 +364,7 @@ export function costMarkdown(r) {
     `Rows written per message produced and consumed at batch ${r.config.costBatch}: **${fmt(rowsTarget, 4)}** with push, **${fmt(rowsTargetPull, 4)}** with pull ` +
       `(target ≤ 0.05: ${rowsTarget <= 0.05 ? 'PASS' : 'MISS'} / ${rowsTargetPull <= 0.05 ? 'PASS' : 'MISS'})` +
       (f.noTrace ? `; on a topic with trace off, with pull: ${fmt(f.noTrace.produceBatch.perMessage.rowsWritten + f.noTrace.pull.perMessage.rowsWritten, 4)}.` : '.') +
-      (traceRows ? ` Message trace is on by default: each trace event written costs ${fmt(traceRows, 1)} rows (the row, its index entries and the AUTOINCREMENT counter).` : ''),
+      (traceRows ? ` Message trace is on by default and written behind: one trace row per 1024-offset bucket per flush (~250 ms), ${fmt(tr.perMessage.n, 4)} trace rows per message pulled here, each costing ${fmt(traceRows, 1)} rows written.` : ''),
     '',
     'Where the rows written come from (statements writing the most, rows written / message):',
     '',

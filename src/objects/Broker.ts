@@ -56,6 +56,10 @@ export interface PushConsumer { consumerId: string; connectedAt: number }
 interface Waiter { key: string; resolve: (ready: boolean) => void; timer: ReturnType<typeof setTimeout> }
 
 const RETRY_ALARM_MS = 5000;
+/** Trace is written behind: buffered events are flushed this long after the first of them... */
+const TRACE_FLUSH_MS = 250;
+/** ...or at once (next tick) when they name this many offsets. */
+const TRACE_FLUSH_ITEMS = 10_000;
 /** Long polls one queue holds at once; past that, receive answers 429 with Retry-After. */
 const MAX_WAITERS = 1000;
 
@@ -84,6 +88,7 @@ export class Broker extends DurableObject<Env> {
   private dlqRetryAt = 0;
   private pumping = false;
   private pumpTurn = 0;
+  private traceTimer: ReturnType<typeof setTimeout> | null = null;
 
   /** SQL work of this object since it started, as billed (cursor.rowsRead/rowsWritten): bench/cost.mjs */
   private readonly sqlCost = { statements: 0, rowsRead: 0, rowsWritten: 0 };
@@ -94,7 +99,7 @@ export class Broker extends DurableObject<Env> {
     super(ctx, env);
     this.sql = this.countingSql(ctx.storage.sql);
     ctx.blockConcurrencyWhile(async () => {
-      migrate(this.sql, BROKER_MIGRATIONS);
+      migrate(this.sql, BROKER_MIGRATIONS, (fn) => ctx.storage.transactionSync(fn));
       const meta = { get: (k: string) => this.getMeta(k), set: (k: string, v: string) => this.setMeta(k, v) };
       this.log = new CommitLog(this.sql, meta);
       this.consume = new ConsumeState(this.sql);
@@ -122,11 +127,14 @@ export class Broker extends DurableObject<Env> {
    * alarm is set for the work left, after a pause so that a lasting fault does not spin.
    */
   private txn<T>(fn: () => T): T {
+    const traced = this.tracer.mark();
     try {
       return this.ctx.storage.transactionSync(fn);
     } catch (err) {
+      this.tracer.rollback(traced); // what did not happen was not traced
       try {
         this.log.resync();
+        this.consume.resync();
         this.alarmAt = null;
         this.rearm(Date.now() + RETRY_ALARM_MS);
       } catch { /* storage is still failing: the first error says why */ }
@@ -154,6 +162,7 @@ export class Broker extends DurableObject<Env> {
 
   /** Debug (bench/cost.mjs): SQL statements and rows read/written since this object started, and its database size. */
   async costCounters() {
+    this.flushTrace(); // the rows of the flow just measured
     this.foldSqlCost();
     const byStatement = [...this.sqlByStatement].map(([sql, c]) => ({ sql: sql.replace(/\s+/g, ' ').trim().slice(0, 120), ...c }));
     return { ...this.sqlCost, databaseSize: this.ctx.storage.sql.databaseSize, startedAt: this.startedAt, byStatement };
@@ -193,9 +202,26 @@ export class Broker extends DurableObject<Env> {
     return r;
   }
 
+  /** Records a trace event; it is written behind, within TRACE_FLUSH_MS (see storage/trace.ts). */
   private trace(type: TraceType, items: TraceItem[], data: Record<string, unknown> | null, now: number, pending = false): void {
     if (this.route?.topic.trace === false || !items.length) return;
     this.tracer.record(type, items, data, now, pending);
+    const soon = this.tracer.buffered >= TRACE_FLUSH_ITEMS;
+    if (this.traceTimer !== null && !soon) return;
+    if (this.traceTimer !== null) clearTimeout(this.traceTimer);
+    // never inside the caller's transaction: the flush runs as its own event
+    this.traceTimer = setTimeout(() => this.flushTrace(), soon ? 0 : TRACE_FLUSH_MS);
+  }
+
+  /** Writes the buffered trace events (one row per bucket) in a transaction of their own. */
+  private flushTrace(): void {
+    if (this.traceTimer !== null) { clearTimeout(this.traceTimer); this.traceTimer = null; }
+    if (this.dropped) { this.tracer.discard(); return; }
+    try {
+      this.ctx.storage.transactionSync(() => this.tracer.flush());
+    } catch (err) {
+      console.error('trace flush failed; its events are lost', err); // diagnostic only: no message is
+    }
   }
 
   private lagOf(grp: string): number | null {
@@ -988,13 +1014,17 @@ export class Broker extends DurableObject<Env> {
 
   /** The topic was deleted: every message and all state goes, and the object refuses further use. */
   async drop(): Promise<void> {
+    if (this.traceTimer !== null) { clearTimeout(this.traceTimer); this.traceTimer = null; }
+    this.tracer.discard();
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     this.wake();
-    migrate(this.sql, BROKER_MIGRATIONS);
+    this.tracer.discard(); // recorded while deleteAll ran
+    migrate(this.sql, BROKER_MIGRATIONS, (fn) => this.ctx.storage.transactionSync(fn));
     this.setMeta('dropped', '1');
     this.dropped = true;
     this.alarmAt = null;
+    this.consume.resync();
   }
 
   // ---- due work ------------------------------------------------------------------------------
@@ -1012,6 +1042,7 @@ export class Broker extends DurableObject<Env> {
     const now = Date.now();
     const topic = this.route.topic;
     let woke = false;
+    this.flushTrace(); // so that retention below sees every event
     this.txn(() => {
       // invisibility ran out: a failed attempt each
       for (const l of this.consume.expiredLeases(now)) {
@@ -1034,9 +1065,10 @@ export class Broker extends DurableObject<Env> {
         const min = this.log.minOffset;
         this.consume.dropBelow(min); this.fifo.dropBelow(min); this.keys.dropBelow(min);
       }
+      // trace goes with the messages it is about (every alarm: a bounded step, cheap when done)
+      this.tracer.purgeBelow(this.log.minOffset);
       this.dedup.purge(now);
-      this.schedule.purge(cut);
-      this.tracer.purge(cut);
+      this.tracer.purgePending(this.schedule.purge(cut), (lo, hi) => this.schedule.anyIn(lo, hi));
       this.stats.purge(Math.floor(cut / 60_000));
       this.txs.purge(cut);
     });

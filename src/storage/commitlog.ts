@@ -127,21 +127,37 @@ export class CommitLog {
     return { off, ts: seg.ts, rec };
   }
 
-  /** The first offset stored at or after `ts` (the log's end if none). */
+  /**
+   * The first offset stored at or after `ts` (the log's end if none). Store times never decrease
+   * with the offset (append stores max(now, the last store time)), so this is a binary search
+   * over the primary key (O(log n) lookups of one row each), and no index on time (one more row
+   * written per segment) is kept.
+   */
   offsetForTimestamp(ts: number): number {
-    const r = this.sql.exec<{ base: number }>('SELECT base FROM segments WHERE ts >= ? ORDER BY ts, base LIMIT 1', ts).toArray()[0];
-    return r ? r.base : this.end;
+    let lo = this.minOffset, hi = this.end;
+    while (lo < hi) {
+      const mid = lo + Math.floor((hi - lo) / 2);
+      const seg = this.sql.exec<{ base: number; n: number; ts: number }>(
+        'SELECT base, n, ts FROM segments WHERE base <= ? ORDER BY base DESC LIMIT 1', mid).toArray()[0];
+      if (seg && seg.base + seg.n > mid && seg.ts >= ts) hi = seg.base; // answer at or before this segment
+      else lo = seg && seg.base + seg.n > mid ? seg.base + seg.n : mid + 1; // after it (or a gap: none here)
+    }
+    return lo;
   }
 
+  /** The store time of the oldest segment (the first: store times never decrease). */
   oldestTimestamp(): number | null {
-    const r = this.sql.exec<{ ts: number }>('SELECT ts FROM segments ORDER BY ts LIMIT 1').toArray()[0];
+    const r = this.sql.exec<{ ts: number }>('SELECT ts FROM segments ORDER BY base LIMIT 1').toArray()[0];
     return r ? r.ts : null;
   }
 
   /** Deletes whole segments stored before `cutoff`; returns how many messages went. */
   deleteBefore(cutoff: number, maxSegments = 500): number {
+    const first = this.sql.exec<{ ts: number }>('SELECT ts FROM segments ORDER BY base LIMIT 1').toArray()[0];
+    if (!first || first.ts >= cutoff) return 0; // the usual case: one row read
+    const before = this.offsetForTimestamp(cutoff); // segments below it were stored before the cutoff
     const rows = this.sql.exec<{ base: number; n: number; bytes: number }>(
-      'SELECT base, n, bytes FROM segments WHERE ts < ? ORDER BY base LIMIT ?', cutoff, maxSegments).toArray();
+      'SELECT base, n, bytes FROM segments WHERE base < ? ORDER BY base LIMIT ?', before, maxSegments).toArray();
     if (!rows.length) return 0;
     const last = rows[rows.length - 1];
     const upto = last.base + last.n;

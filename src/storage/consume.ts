@@ -26,12 +26,28 @@ export interface GroupQueueState { consumerOffset: number; inflight: number; ret
 
 export class ConsumeState {
   private leaseSeq: number;
+  /**
+   * No lease deadline is earlier than this (null: no lease). Leases have no index on their
+   * deadline (one more row written per receive): this is kept in memory instead, lowered by each
+   * new lease and made exact again by the alarm's scan (`expiredLeases`) and by `resync`. A lease
+   * that goes early leaves it early, which at worst wakes the alarm for nothing.
+   */
+  private earliest: number | null = null;
 
   constructor(private sql: SqlStorage) {
     // Lease ids only grow (a superseded handle must never match a newer lease): seeded from the
     // clock in microseconds, and past the largest id stored.
     const max = sql.exec<{ m: number | null }>('SELECT MAX(id) AS m FROM leases').one().m ?? 0;
     this.leaseSeq = Math.max(Date.now() * 1000, max);
+    this.resync();
+  }
+
+  /**
+   * Reads the earliest lease deadline from storage (one scan of the in-flight leases): at start,
+   * after a transaction was rolled back, after leases went in bulk.
+   */
+  resync(): void {
+    this.earliest = this.sql.exec<{ d: number | null }>('SELECT MIN(deadline) AS d FROM leases').one().d;
   }
 
   /** The group's `next` offset, creating its row from `start` when it has none yet. */
@@ -93,6 +109,7 @@ export class ConsumeState {
     const id = ++this.leaseSeq;
     this.sql.exec('INSERT INTO leases (id, grp, deadline, min_off, consumer, items) VALUES (?, ?, ?, ?, ?, ?)',
       id, grp, deadline, Math.min(...items.map((i) => i[0])), consumer, JSON.stringify(items));
+    if (this.earliest === null || deadline < this.earliest) this.earliest = deadline;
     return id;
   }
 
@@ -146,11 +163,20 @@ export class ConsumeState {
     return 'RETRY';
   }
 
-  /** Leases whose invisibility ran out by `now`; the caller fails their items. */
+  /**
+   * Leases whose invisibility ran out by `now`, earliest first, up to `limit`; the caller fails
+   * their items and deletes them. One scan of the in-flight leases (the alarm's; there is no index
+   * on deadline), which also makes the earliest deadline of the others exact again.
+   */
   expiredLeases(now: number, limit = 200): Lease[] {
-    return this.sql.exec<{ grp: string; id: number; deadline: number; consumer: string | null; items: string }>(
-      'SELECT grp, id, deadline, consumer, items FROM leases WHERE deadline <= ? ORDER BY deadline LIMIT ?', now, limit,
-    ).toArray().map((r) => ({ ...r, items: JSON.parse(r.items) as Item[] }));
+    const rows = this.sql.exec<{ grp: string; id: number; deadline: number; consumer: string | null; items: string | null }>(
+      'SELECT grp, id, deadline, consumer, CASE WHEN deadline <= ? THEN items END AS items FROM leases', now).toArray();
+    const expired = rows.filter((r) => r.deadline <= now).sort((a, b) => a.deadline - b.deadline || a.id - b.id).slice(0, limit);
+    const taken = new Set(expired.map((r) => r.id));
+    let earliest: number | null = null;
+    for (const r of rows) if (!taken.has(r.id) && (earliest === null || r.deadline < earliest)) earliest = r.deadline;
+    this.earliest = earliest;
+    return expired.map((r) => ({ ...r, items: JSON.parse(r.items!) as Item[] }));
   }
 
   /** Leases held by one consumer connection (push), to return when it goes. */
@@ -201,12 +227,14 @@ export class ConsumeState {
     this.sql.exec('DELETE FROM leases WHERE grp = ?', grp);
     this.sql.exec('DELETE FROM retries WHERE grp = ?', grp);
     this.sql.exec('UPDATE cgroups SET next = ? WHERE grp = ?', next, grp);
+    this.resync();
   }
 
   drop(grp: string): void {
     this.sql.exec('DELETE FROM leases WHERE grp = ?', grp);
     this.sql.exec('DELETE FROM retries WHERE grp = ?', grp);
     this.sql.exec('DELETE FROM cgroups WHERE grp = ?', grp);
+    this.resync();
   }
 
   /** Forgets offsets that retention deleted. */
@@ -216,12 +244,13 @@ export class ConsumeState {
   }
 
   /**
-   * Earliest due work of the consume side: a lease deadline, a retry not yet due, a pending dead
-   * letter. A retry already due waits for a receive (its long polls were woken when it came due),
-   * so it needs no alarm: counting it would re-fire the alarm every millisecond until then.
+   * Earliest due work of the consume side: a lease deadline (kept in memory, possibly early: see
+   * `earliest`), a retry not yet due, a pending dead letter. A retry already due waits for a
+   * receive (its long polls were woken when it came due), so it needs no alarm: counting it would
+   * re-fire the alarm every millisecond until then.
    */
   nextDue(now = -1, deadLettersNotBefore = 0): number | null {
-    const a = this.sql.exec<{ d: number | null }>('SELECT MIN(deadline) AS d FROM leases').one().d;
+    const a = this.earliest;
     const b = this.sql.exec<{ d: number | null }>('SELECT MIN(due) AS d FROM retries WHERE dlq = 0 AND due > ?', now).one().d;
     let c = this.sql.exec<{ d: number | null }>('SELECT MIN(due) AS d FROM retries WHERE dlq = 1').one().d;
     // a failed dead-letter transfer waits for its retry time, not at once again

@@ -76,8 +76,14 @@ export class Schedule {
     return this.sql.exec<{ d: number | null }>('SELECT MIN(due) AS d FROM scheduled WHERE state = 0').one().d;
   }
 
-  /** Forgets resolved rows older than the log keeps messages. */
-  purge(before: number, limit = 1000): void {
-    this.sql.exec('DELETE FROM scheduled WHERE seq IN (SELECT seq FROM scheduled WHERE resolved < ? LIMIT ?)', before, limit);
+  /** Forgets resolved rows older than the log keeps messages; returns their sequences. */
+  purge(before: number, limit = 1000): number[] {
+    return this.sql.exec<{ seq: number }>('DELETE FROM scheduled WHERE seq IN (SELECT seq FROM scheduled WHERE resolved < ? LIMIT ?) RETURNING seq',
+      before, limit).toArray().map((r) => r.seq);
+  }
+
+  /** Whether a row with a sequence in [lo, hi) is kept. */
+  anyIn(lo: number, hi: number): boolean {
+    return this.sql.exec('SELECT 1 FROM scheduled WHERE seq >= ? AND seq < ? LIMIT 1', lo, hi).toArray().length > 0;
   }
 }

@@ -67,6 +67,21 @@ export const BROKER_MIGRATIONS: string[] = [
   `DROP INDEX leases_min;
    DROP INDEX leases_consumer;
    DROP INDEX trace_at;`,
+  // Every secondary index and AUTOINCREMENT counter is one more row written per insert
+  // (docs/operations.md, cost model). Store times never decrease with the offset, so segments are
+  // found by time by binary search over their primary key (commitlog.ts).
+  `DROP INDEX segments_ts;`,
+  // the earliest lease deadline is kept in memory; the alarm scans the in-flight leases (consume.ts)
+  `DROP INDEX leases_deadline;`,
+  // trace is written behind, one row per bucket per flush (trace.ts): `events` holds
+  // [type, at, offs, data] of each event in order, the rows of a bucket are read in `id` order.
+  // Existing events keep their order: each old row becomes a row of one event, under its old id.
+  `CREATE TABLE trace_v8 (bucket INTEGER NOT NULL, id INTEGER NOT NULL, events TEXT NOT NULL,
+     PRIMARY KEY (bucket, id)) WITHOUT ROWID;
+   INSERT INTO trace_v8 (bucket, id, events)
+     SELECT bucket, id, json_array(json_array(type, at, json(offs), json(data))) FROM trace;
+   DROP TABLE trace;
+   ALTER TABLE trace_v8 RENAME TO trace;`,
 ];
 
 export const NAMESERVER_MIGRATIONS: string[] = [
@@ -81,13 +96,21 @@ export const NAMESERVER_MIGRATIONS: string[] = [
      created_at INTEGER NOT NULL) WITHOUT ROWID;`,
 ];
 
-export function migrate(sql: SqlStorage, migrations: string[]): void {
+/**
+ * Runs the migrations not yet applied. With `transaction` (the object's transactionSync), each
+ * migration and its version bump commit together: one that fails leaves the previous version
+ * whole, to be tried again on the next start.
+ */
+export function migrate(sql: SqlStorage, migrations: string[], transaction: <T>(fn: () => T) => T = (fn) => fn()): void {
   sql.exec('CREATE TABLE IF NOT EXISTS schema_version (v INTEGER NOT NULL)');
   const row = sql.exec<{ v: number }>('SELECT v FROM schema_version').toArray()[0];
   let v = row?.v ?? 0;
   if (!row) sql.exec('INSERT INTO schema_version (v) VALUES (0)');
   for (; v < migrations.length; v++) {
-    sql.exec(migrations[v]);
-    sql.exec('UPDATE schema_version SET v = ?', v + 1);
+    const next = v + 1;
+    transaction(() => {
+      sql.exec(migrations[next - 1]);
+      sql.exec('UPDATE schema_version SET v = ?', next);
+    });
   }
 }

@@ -583,3 +583,149 @@ describe('long polling (waitAvailable)', () => {
     expect((await receive(stub, route, consumer(g)))[0]).toMatchObject({ body: 'x', deliveryAttempt: 2 });
   });
 });
+
+describe('trace, written behind', () => {
+  type Ev = { type: string; at: number; [k: string]: unknown };
+  const traceOf = async (stub: Stub, route: QueueRoute, off: number) =>
+    ((ok(await stub.traceOf(route, { off })) as unknown as { events: Ev[] }).events);
+
+  it('buffers the events of a request and writes none of them with it; a read sees them all, in order', async () => {
+    const { route, stub } = await setup();
+    const g = groupConfig('g', { retryPolicy: { type: 'EXPONENTIAL', initialMs: 0, maxMs: 0, multiplier: 1 } });
+    // one synchronous stretch inside the object: no timer can fire (and flush) in between
+    const out = await runInDurableObject(stub, async (i, state) => {
+      const b = i as unknown as Broker;
+      const count = () => state.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM trace').one().n;
+      ok(await b.produce(route, outgoing(route, ['a', 'b', 'c'])));
+      const first = ok(await b.receive(route, consumer(g), { max: 3 })).messages as unknown as Delivered[];
+      ok(await b.nack(route, g, [handleOf(first[1].receiptHandle)], 0));
+      const again = ok(await b.receive(route, consumer(g), { max: 3 })).messages as unknown as Delivered[];
+      ok(await b.ack(route, g, [first[0], first[2], ...again].map((m) => handleOf(m.receiptHandle))));
+      const before = count();
+      const events = (ok(await b.traceOf(route, { off: 1 })) as unknown as { events: Ev[] }).events;
+      return { before, after: count(), events, again: again.map((m) => [m.queueOffset, m.deliveryAttempt]) };
+    });
+    expect(out.again).toEqual([[1, 2]]);
+    expect(out.before).toBe(0); // 4 requests, 5 events: nothing written yet
+    expect(out.after).toBe(1); // the read flushed them: one row for the bucket
+    expect(out.events.map((e) => [e.type, e.group, e.deliveryAttempt])).toEqual([
+      ['PUBLISHED', undefined, undefined], ['DELIVERED', 'g', 1], ['NACKED', 'g', 1], ['DELIVERED', 'g', 2], ['ACKED', 'g', undefined],
+    ]);
+    expect((await traceOf(stub, route, 0)).map((e) => e.type)).toEqual(['PUBLISHED', 'DELIVERED', 'ACKED']);
+    expect(ok(await stub.messageStatus(route, 1, [{ name: 'g', mode: 'CLUSTERING', filter: null }]))).toEqual({ groups: [{ group: 'g', status: 'CONSUMED' }] });
+  });
+
+  it('flushes on its own within a few hundred ms, one row per bucket', async () => {
+    const { route, stub } = await setup();
+    const g = groupConfig('g');
+    await produce(stub, route, Array.from({ length: 1030 }, (_, i) => `m${i}`)); // offsets in buckets 0 and 1
+    // 10 requests in one stretch inside the object: their events wait for one flush
+    const n = await runInDurableObject(stub, async (i) => {
+      const b = i as unknown as Broker;
+      let got = 0;
+      for (let k = 0; k < 5; k++) {
+        const ms = ok(await b.receive(route, consumer(g), { max: 256 })).messages as unknown as Delivered[];
+        ok(await b.ack(route, g, ms.map((m) => handleOf(m.receiptHandle))));
+        got += ms.length;
+      }
+      return got;
+    });
+    expect(n).toBe(1030);
+    expect(await brokerSql(stub, 'SELECT 1 FROM trace')).toEqual([]);
+    await sleep(600); // no read: the timer writes them
+    const rows = await brokerSql<{ bucket: number; events: string }>(stub, 'SELECT bucket, events FROM trace ORDER BY bucket, id');
+    expect(rows.map((r) => r.bucket)).toEqual([0, 1]); // 10 events per bucket, one row each
+    const evs = rows.map((r) => (JSON.parse(r.events) as [string, number, (number | [number, unknown])[]][]));
+    const offs = (type: string) => evs.flatMap((e) => e.filter((x) => x[0] === type).flatMap((x) => x[2].map((o) => (typeof o === 'number' ? o : o[0]))));
+    expect(offs('DELIVERED').sort((a, b) => a - b)).toEqual(Array.from({ length: 1030 }, (_, i) => i));
+    expect(offs('ACKED').sort((a, b) => a - b)).toEqual(Array.from({ length: 1030 }, (_, i) => i));
+    expect((await traceOf(stub, route, 1029)).map((e) => e.type)).toEqual(['PUBLISHED', 'DELIVERED', 'ACKED']);
+  });
+
+  it('retention deletes the trace of the messages it deleted, and keeps the rest', async () => {
+    const { route, stub } = await setup({ retentionHours: 1 });
+    const g = groupConfig('g');
+    await produce(stub, route, Array.from({ length: 1024 }, (_, i) => `old${i}`)); // bucket 0, one segment
+    await produce(stub, route, ['new']); // offset 1024: bucket 1
+    for (let n = 0; n < 1025;) {
+      const got = await receive(stub, route, consumer(g), 256);
+      await ack(stub, route, g, got);
+      n += got.length;
+    }
+    expect((await traceOf(stub, route, 5)).map((e) => e.type)).toEqual(['PUBLISHED', 'DELIVERED', 'ACKED']);
+    await brokerSql(stub, 'UPDATE segments SET ts = ? WHERE base = 0', Date.now() - HOUR - 1000);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(ok(await stub.status(route))).toMatchObject({ minOffset: 1024, maxOffset: 1025 });
+    expect((await brokerSql<{ bucket: number }>(stub, 'SELECT DISTINCT bucket FROM trace')).map((r) => r.bucket)).toEqual([1]);
+    expect(await stub.traceOf(route, { off: 5 })).toBeNull();
+    expect((await traceOf(stub, route, 1024)).map((e) => e.type)).toEqual(['PUBLISHED', 'DELIVERED', 'ACKED']);
+  });
+
+  it('writes no trace for a topic with trace off', async () => {
+    const { route, stub } = await setup({ trace: false });
+    const g = groupConfig('g');
+    await produce(stub, route, ['a']);
+    await ack(stub, route, g, await receive(stub, route, consumer(g)));
+    expect((await traceOf(stub, route, 0)).map((e) => e.type)).toEqual(['PUBLISHED']);
+    await sleep(400);
+    expect(await brokerSql(stub, 'SELECT 1 FROM trace')).toEqual([]);
+  });
+});
+
+describe("rows written (the object's own counters, as bench/cost.mjs reads them)", () => {
+  it('a produce of 100 is one row; a receive of 100 and its ack are three, plus one trace row', async () => {
+    const { route, stub } = await setup();
+    const g = groupConfig('g');
+    const delta = await runInDurableObject(stub, async (i) => {
+      const b = i as unknown as Broker;
+      const written = async () => (await b.costCounters()).rowsWritten; // flushes the trace first
+      ok(await b.receive(route, consumer(g), { max: 1 })); // the group row exists
+      let w = await written();
+      ok(await b.produce(route, outgoing(route, Array.from({ length: 100 }, (_, k) => `m${k}`))));
+      const produced = await written() - w;
+      w = await written();
+      const got = ok(await b.receive(route, consumer(g), { max: 100 })).messages as unknown as Delivered[];
+      ok(await b.ack(route, g, got.map((m) => handleOf(m.receiptHandle))));
+      return { produced, n: got.length, consumed: await written() - w };
+    });
+    expect(delta.produced).toBe(1); // the segment: no index on time
+    expect(delta.n).toBe(100);
+    // lease insert (no index on deadline) + cursor + lease delete, + one trace row for both events
+    expect(delta.consumed).toBe(4);
+  });
+});
+
+describe('store time lookups (no index on time)', () => {
+  it('queries by store time and pages with a cursor; reset and consumeFrom by timestamp find the same offsets', async () => {
+    const { route, stub: first } = await setup();
+    // 5 segments, backdated to known, increasing times: 1000, 2000, ..., 5000 (2 messages each)
+    for (let s = 0; s < 5; s++) await produce(first, route, [`${s}a`, `${s}b`]);
+    for (let s = 0; s < 5; s++) await brokerSql(first, 'UPDATE segments SET ts = ? WHERE base = ?', 1000 * (s + 1), 2 * s);
+    const stub = await restarted(first, route); // the log reads its times again
+    const page = async (start: number, end: number, after: number | null, limit: number) =>
+      ok(await stub.query(route, { start, end }, after, limit)) as { messages: { body: string; queueOffset: number; storeTimestamp: number }[]; more: boolean };
+    let p = await page(2000, 4000, null, 4);
+    expect(p.messages.map((m) => [m.body, m.storeTimestamp])).toEqual([['1a', 2000], ['1b', 2000], ['2a', 3000], ['2b', 3000]]);
+    expect(p.more).toBe(true);
+    p = await page(2000, 4000, p.messages[3].queueOffset, 4);
+    expect(p.messages.map((m) => m.body)).toEqual(['3a', '3b']);
+    expect(p.more).toBe(false);
+    expect((await page(2500, 2999, null, 10)).messages).toEqual([]);
+    expect((await page(0, 1000, null, 10)).messages.map((m) => m.body)).toEqual(['0a', '0b']);
+    expect((await page(4001, 9e12, null, 10)).messages.map((m) => m.body)).toEqual(['4a', '4b']);
+    const c = consumer(groupConfig('g'));
+    for (const [ts, off] of [[0, 0], [1000, 0], [1001, 2], [3500, 6], [5000, 8], [5001, 10]]) {
+      expect(ok(await stub.resetOffset(route, c, { timestamp: ts })), `t=${ts}`).toEqual({ queueId: 0, offset: off });
+    }
+    const from = groupConfig('from', { consumeFrom: { timestamp: 3001 } });
+    expect((await receive(stub, route, consumer(from))).map((m) => m.body)).toEqual(['3a', '3b', '4a', '4b']);
+  });
+});
+
+/** Makes the object start again from its storage (as after an eviction); a new stub reaches it. */
+async function restarted(stub: Stub, route: QueueRoute): Promise<Stub> {
+  await runInDurableObject(stub, (_i, state) => { state.abort('reset by the test'); }).then(() => null, () => null);
+  const fresh = brokerOf(route);
+  await holdAlarms(fresh);
+  return fresh;
+}

@@ -162,6 +162,37 @@ describe('CommitLog', () => {
     });
   });
 
+  it('finds offsets by time by binary search over many segments (no index on time), also after retention', async () => {
+    await withLog(({ sql, log }) => {
+      expect(sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'index' AND tbl_name = 'segments'").toArray()).toEqual([]);
+      // 300 segments of 1..7 messages; times rise by 0..3 ms (runs of equal times), one clock step back
+      const ts: number[] = []; // store time of each offset
+      let t = 10_000;
+      for (let i = 0; i < 300; i++) {
+        const n = 1 + (i * 5) % 7;
+        t += i % 4;
+        const now = i === 150 ? t - 500 : t; // the clock went back: stored at the last time instead
+        const r = log.append(Array.from({ length: n }, (_, k) => rec(`${i}.${k}`)), Array(n).fill(1), now);
+        for (let k = 0; k < n; k++) ts.push(r.ts);
+      }
+      const want = (x: number, from = 0) => { const i = ts.findIndex((s, o) => o >= from && s >= x); return i < 0 ? ts.length : i; };
+      for (let x = 9_990; x <= t + 2; x++) expect(log.offsetForTimestamp(x), `t=${x}`).toBe(want(x));
+      // each answer is a stored message whose time is ≥ x, and the one before it is older
+      const o = log.offsetForTimestamp(10_200);
+      expect(log.read(o)!.ts).toBeGreaterThanOrEqual(10_200);
+      expect(log.read(o - 1)!.ts).toBeLessThan(10_200);
+      // retention: deletes exactly the segments stored before the cutoff, and lookups start at the new first
+      const cut = 10_150;
+      const gone = want(cut);
+      expect(log.deleteBefore(cut)).toBe(gone);
+      expect(log.minOffset).toBe(gone);
+      expect(log.oldestTimestamp()).toBe(ts[gone]);
+      expect(log.offsetForTimestamp(0)).toBe(gone);
+      for (let x = cut - 5; x <= t + 1; x += 3) expect(log.offsetForTimestamp(x), `t=${x}`).toBe(want(x, gone));
+      expect(log.deleteBefore(cut)).toBe(0);
+    });
+  });
+
   it('deletes whole segments before a cutoff (retention), big bodies with them', async () => {
     await withLog(({ sql, log, fresh }) => {
       const big = 'y'.repeat(700_000);

@@ -282,6 +282,31 @@ describe('consumer offset and housekeeping', () => {
     });
   });
 
+  it('knows the earliest lease deadline without an index: lowered by leases, exact after the scan and at start', async () => {
+    await withState(({ sql, cs }) => {
+      expect(sql.exec("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'leases'").toArray()).toEqual([]);
+      cs.ensureGroup('g', () => 0, CUSTOM);
+      const a = cs.lease('g', [[0, 1]], NOW + 5000, null);
+      const b = cs.lease('g', [[1, 1]], NOW + 3000, null);
+      expect(cs.nextDue()).toBe(NOW + 3000);
+      // b is acked: its deadline may still wake the alarm (early, never late)
+      expect(cs.take(mine('g'), [{ leaseId: b, off: 1, attempt: 1 }], NOW)).toHaveLength(1);
+      expect(cs.nextDue()).toBe(NOW + 3000);
+      expect(cs.expiredLeases(NOW + 3000)).toEqual([]); // the alarm's scan finds nothing due ...
+      expect(cs.nextDue()).toBe(NOW + 5000); // ... and makes it exact
+      expect(new ConsumeState(sql).nextDue()).toBe(NOW + 5000); // a new instance reads it from storage
+      // several due: earliest first, bounded; the ones left keep the alarm due now
+      const c = cs.lease('g', [[2, 1]], NOW + 1000, null);
+      const d = cs.lease('g', [[3, 1]], NOW + 2000, null);
+      expect(cs.expiredLeases(NOW + 6000, 2).map((l) => l.id)).toEqual([c, d]);
+      expect(cs.nextDue()).toBe(NOW + 5000);
+      cs.deleteLease(c); cs.deleteLease(d);
+      expect(cs.expiredLeases(NOW + 6000, 2)).toEqual([{ grp: 'g', id: a, deadline: NOW + 5000, consumer: null, items: [[0, 1]] }]);
+      cs.deleteLease(a);
+      expect(cs.nextDue()).toBeNull();
+    });
+  });
+
   it('nextDue is the earliest lease deadline, retry or pending dead letter', async () => {
     await withState(({ cs }) => {
       expect(cs.nextDue()).toBeNull();
