@@ -60,7 +60,7 @@ export const DEFAULTS = {
   compareLatLowN: 500,
   compareWarmup: 5000,
   compareWsWindow: 1000, // produce over WebSocket: sends in flight on one connection (the peers' window)
-  compareWsRawN: 20_000, // also: raw frames of one message each, no client-side coalescing (0 skips)
+  compareWsRawN: 10_000, // also: raw frames of one message each, no client-side coalescing (0 skips; the bench's raw client does not reconnect, so keep it under the ~5,000 appends after which the server recycles a connection)
   compareSingleWindow: 16, // peers: publishes in flight for the "single" row
   comparePeers: 1, // 0: edgemq only
   compareQuietCores: 0.3, // before each measurement wait (≤ compareQuietMaxMs) for the rest of the machine to use less

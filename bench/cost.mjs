@@ -11,7 +11,7 @@
 //   pull      N consumed with receive (≤ BATCH) + ack, 8 loops
 //   push      N consumed over one WebSocket (maxInflight INFLIGHT), each frame acked at once
 //   single    SINGLE_N messages, 1 per POST (16 connections, closed loop)
-//   ws        N messages over one produce WebSocket, 1 per send, INFLIGHT sends in flight
+//   ws        N messages with the SDK's ProducerStream (one WebSocket), 1 per send(), INFLIGHT unanswered
 //   ws idem   IDEM_N with the SDK's ProducerStream as shipped (idempotent: a dedupId per message)
 //   trickle   TRICKLE_N messages, 1 per POST at TRICKLE_RATE/s to a running push consumer (both sides)
 // Then dollars per million messages with Cloudflare's published prices (Workers Paid), beside
@@ -20,7 +20,7 @@ import WebSocket from 'ws';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { makeClient } from './lib/http.mjs';
-import { openProduce, pipelined, pipelinedStream } from './lib/produce-ws.mjs';
+import { pipelinedStream } from './lib/produce-ws.mjs';
 import { Producer } from '../dist/client.mjs';
 import { closedLoop, fmt, round } from './lib/stats.mjs';
 
@@ -188,16 +188,16 @@ export async function runCost({ url, opts: o, log }) {
     result.flows.produceSingle = diff(c0, c1, o.costSingleN);
     log(`  cost single produce: ${fmt(result.flows.produceSingle.perMessage.rowsWritten, 3)} rows written/msg`);
 
-    // ---- produce over WebSocket, one message per send, pipelined (the Worker's group commit)
+    // ---- produce over WebSocket: the SDK's ProducerStream, one message per send() call, pipelined
+    //      (the stream's frames and the Worker's group commit), without dedupIds
     const W = await freshTopic(`cost-ws-${stamp}`);
     c0 = await counters(W);
-    const ch = await openProduce(url, W);
-    const wsFrames = Array.from({ length: 64 }, () => `[${singleBody()}]`);
-    await pipelined(ch, { n: o.costN, window: o.costInflight, perSend: 1, frames: wsFrames, timeoutMs });
-    await ch.close();
+    const ws0 = await new Producer({ url, idempotent: false }).openStream(W);
+    await pipelinedStream(ws0, { n: o.costN, window: o.costInflight, bodies: Array.from({ length: 64 }, () => bodyText(o.costSize)), timeoutMs });
+    await ws0.close();
     c1 = await counters(W);
     result.flows.produceWs = diff(c0, c1, o.costN, { window: o.costInflight });
-    log(`  cost produce over WebSocket (1 per send, ${o.costInflight} in flight): ${fmt(result.flows.produceWs.perMessage.rowsWritten, 4)} rows written/msg, ${fmt(result.flows.produceWs.perMessage.doRequests, 4)} DO requests/msg`);
+    log(`  cost produce over WebSocket (ProducerStream, ${o.costInflight} sends unanswered): ${fmt(result.flows.produceWs.perMessage.rowsWritten, 4)} rows written/msg, ${fmt(result.flows.produceWs.perMessage.doRequests, 4)} DO requests/msg`);
 
     // ---- the same through the SDK as shipped: every message gets a dedupId (idempotent produce)
     if (o.costIdemN > 0) {
@@ -352,7 +352,7 @@ export function costMarkdown(r) {
     row(`pull consume, receive ≤ ${r.config.costBatch} + ack`, f.pull),
     row(`push consume, maxInflight ${r.config.costInflight}, ack per frame (${fmt(f.push.total.brokerWsMessagesIn)} WebSocket messages in)`, f.push),
     row(`produce, 1 per POST (${fmt(f.produceSingle.messages)} msgs)`, f.produceSingle),
-    ...(f.produceWs ? [row(`produce over WebSocket, 1 per send, ${fmt(f.produceWs.window)} in flight (${fmt(f.produceWs.messages)} msgs)`, f.produceWs)] : []),
+    ...(f.produceWs ? [row(`produce over WebSocket, ProducerStream, 1 message per send(), ${fmt(f.produceWs.window)} unanswered (${fmt(f.produceWs.messages)} msgs)`, f.produceWs)] : []),
     ...(f.produceIdem ? [row(`produce with a dedupId per message (the SDK's default), ProducerStream (${fmt(f.produceIdem.messages)} msgs)`, f.produceIdem)] : []),
     row(`1 per POST at ${fmt(r.config.costTrickleRate)}/s + push consume (both)`, f.trickle),
     ...(f.noTrace ? [

@@ -8,4 +8,6 @@ export interface Env {
   ADMIN_TOKEN?: string;
   /** "true" opens the server without a token: local development only (`npm start`). */
   ALLOW_ANONYMOUS?: string;
+  /** Appends after which a produce connection is recycled (default LIMITS.channelAppendsMax; tests set it low). */
+  CHANNEL_APPENDS_MAX?: string;
 }

@@ -32,7 +32,11 @@ export interface ProducerStreamOptions {
 }
 
 interface Item { message: MessageInput; json: string; bytes: number; resolve(r: SendResult): void; reject(e: EdgeMQError): void }
-interface Frame { id: number; items: Item[]; text: string; at: number }
+interface Frame {
+  id: number; items: Item[]; text: string; at: number;
+  /** answered OVERLOADED and not sent since: certainly not stored, so safe to send again */
+  notStored?: boolean;
+}
 
 /** A frame's JSON must stay under the platform's 1 MiB WebSocket message limit. */
 const FRAME_BUDGET = LIMITS.wsFrameBytesMax - 4096;
@@ -157,8 +161,14 @@ export class ProducerStream {
     } else if (f.type === 'error') {
       const err = new EdgeMQError(f.code ?? 'INTERNAL', f.message ?? 'the send was refused', { status: f.code === 'OVERLOADED' ? 503 : 0 });
       if (f.code === 'OVERLOADED') {
-        // refused before anything was stored: the same frame again, a little later
-        setTimeout(() => { this.inflight.set(frame.id, frame); if (this.socket?.isOpen) this.socket.send(frame.text); }, 50 + Math.random() * 100);
+        // refused before anything was stored (busy, or the server recycles this connection and
+        // closes it next): the same frame again a little later, or after reconnecting
+        frame.notStored = true;
+        setTimeout(() => {
+          if (this.state === 'closed') return;
+          this.inflight.set(frame.id, frame);
+          if (this.socket?.isOpen) { this.socket.send(frame.text); frame.notStored = false; this.stats.frames++; }
+        }, 50 + Math.random() * 100);
       } else if (frame.items.length > 1 && PER_MESSAGE.has(err.code)) {
         // one message spoiled the frame (nothing of it was stored): each send on its own
         this.settled(0);
@@ -210,26 +220,28 @@ export class ProducerStream {
       },
     }, {
       onMessage: (d) => this.onFrame(d),
-      onClose: () => this.onClose(sock),
+      onClose: (code) => this.onClose(sock, code),
     });
     if (this.state === 'closed') { socket.close(1000, 'stream closed'); return; }
     this.socket = sock = socket;
-    if (!socket.isOpen) { this.onClose(socket); return; } // closed before we got here
+    if (!socket.isOpen) { this.onClose(socket); return; } // closed before we got here (why is unknown)
     // unanswered frames again, in order (their dedupIds make a repeat harmless)
     for (const fr of [...this.inflight.values()].sort((a, b) => a.id - b.id)) {
       socket.send(fr.text);
+      fr.notStored = false;
       this.stats.frames++;
       this.stats.resent++;
     }
   }
 
-  private onClose(socket: Socket | null): void {
+  /** 1012 from the server: it recycled the connection after answering every send it took. */
+  private onClose(socket: Socket | null, code = 1006): void {
     if (socket === null || this.socket !== socket) return;
     this.socket = null;
     if (this.state === 'closed') return;
     // frames that cannot be repeated safely: they may or may not have been stored
     for (const fr of [...this.inflight.values()]) {
-      if (fr.items.every((it) => it.message.dedupId !== undefined)) continue;
+      if (code === 1012 || fr.notStored || fr.items.every((it) => it.message.dedupId !== undefined)) continue;
       this.inflight.delete(fr.id);
       const err = new EdgeMQError('NETWORK_ERROR', 'the connection dropped before the send was answered (it may have been stored; give messages a dedupId to make resending safe)');
       for (const it of fr.items) it.reject(err);

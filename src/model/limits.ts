@@ -41,6 +41,13 @@ export const LIMITS = {
   /** Sends a produce channel holds unanswered before it answers OVERLOADED (memory per connection). */
   channelPendingSendsMax: 4096,
   channelPendingBytesMax: 64 * 1024 * 1024,
+  /**
+   * Appends one produce connection makes before the server recycles it (answers further sends
+   * OVERLOADED, then closes with 1012 once the rest are answered). The runtime keeps some state
+   * of every call a request makes until the request ends, and a WebSocket's request lasts as long
+   * as the connection: unbounded, a busy connection would grow the isolate past its memory.
+   */
+  channelAppendsMax: 5000,
 } as const;
 
 /** RocketMQ's CUSTOMIZED backoff before retries 1..16, and 2 h after that. */

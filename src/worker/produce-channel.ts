@@ -17,13 +17,14 @@ import { LIMITS } from '../model/limits';
 import type { Produced } from '../objects/Broker';
 import type { TopicRoute } from '../objects/names';
 import { findTopic } from './catalog-cache';
-import { prepareAll, splitByQueue, storeOn, type Part } from './produce';
+import { broker } from '../objects/names';
+import { prepareAll, splitByQueue, storeOn, type BrokerStub, type Part } from './produce';
 import { deeperThan, describeIssues } from './validate';
 
 /** A send whose parts are being stored. */
 interface Send { id: SendId; results: Produced[]; parts: number; bytes: number; failed: boolean }
 interface Waiting { send: Send; part: Part; bytes: number; route: TopicRoute }
-interface Lane { waiting: Waiting[]; busy: boolean }
+interface Lane { waiting: Waiting[]; busy: boolean; stub?: { route: TopicRoute; stub: BrokerStub } }
 
 const ROUTE_REFRESH_MS = 5_000;
 
@@ -33,9 +34,15 @@ export class ProduceChannel {
   private pendingBytes = 0;
   private closed = false;
   private routeAt = Date.now();
+  private appends = 0;
+  private recycling = false;
   private refreshing = false;
+  private readonly appendsMax: number;
 
-  constructor(private env: Env, private ws: WebSocket, private route: TopicRoute) {}
+  constructor(private env: Env, private ws: WebSocket, private route: TopicRoute) {
+    const n = Number(env.CHANNEL_APPENDS_MAX);
+    this.appendsMax = Number.isSafeInteger(n) && n > 0 ? n : LIMITS.channelAppendsMax;
+  }
 
   start(): void {
     this.ws.addEventListener('message', (e) => this.onFrame(e.data));
@@ -67,6 +74,9 @@ export class ProduceChannel {
       const r = SendFrame.safeParse(v);
       if (!r.success) {
         throw new ApiError('BAD_REQUEST', `bad frame: ${describeIssues(r.error)}; send {"type":"send","id":1,"messages":[{"body":"..."}]}`);
+      }
+      if (this.recycling) {
+        throw new ApiError('OVERLOADED', 'this connection is being recycled (it closes with 1012 once the sends before this one are answered): reconnect and send this again');
       }
       if (this.pendingSends >= LIMITS.channelPendingSendsMax || this.pendingBytes + data.length > LIMITS.channelPendingBytesMax) {
         throw new ApiError('OVERLOADED', `${this.pendingSends} sends (${this.pendingBytes} bytes) on this connection are not answered yet: wait for answers before sending more`);
@@ -104,8 +114,11 @@ export class ProduceChannel {
     }
     const batch = lane.waiting.splice(0, k);
     lane.busy = true;
+    if (++this.appends >= this.appendsMax) this.recycling = true;
     const out = batch.length === 1 ? batch[0].part.out : batch.flatMap((w) => w.part.out);
-    storeOn(this.env, t, q, out).then((res) => {
+    // one stub per queue for the connection's life (stubs are held until the request ends)
+    if (lane.stub?.route !== t) lane.stub = { route: t, stub: broker(this.env, t, q) };
+    storeOn(this.env, t, q, out, lane.stub.stub).then((res) => {
       let i = 0;
       for (const w of batch) {
         for (const idx of w.part.idx) w.send.results[idx] = res[i++];
@@ -123,6 +136,14 @@ export class ProduceChannel {
   private settle(send: Send): void {
     this.pendingSends--;
     this.pendingBytes -= send.bytes;
+    if (this.recycling && this.pendingSends === 0) queueMicrotask(() => this.recycle());
+  }
+
+  /** Everything taken is answered: close, so that the client reconnects on a fresh request. */
+  private recycle(): void {
+    if (this.closed || this.pendingSends > 0) return;
+    this.closed = true;
+    try { this.ws.close(1012, 'connection recycled: reconnect'); } catch { /* closed */ }
   }
 
   private partDone(send: Send): void {
