@@ -328,7 +328,7 @@ function scenarios(r) {
       price(`produce ${r.config.costBatch}/POST + push consume`, add(f.produceBatch, f.push), 'at the rate measured here'),
       price(`produce ${r.config.costBatch}/POST + pull consume (receive ${r.config.costBatch} + ack)`, add(f.produceBatch, f.pull), 'at the rate measured here'),
       ...(nt ? [price(`same, topic with trace off`, add(nt.produceBatch, nt.pull), 'at the rate measured here')] : []),
-      ...(f.produceWs ? [price(`produce over WebSocket (1 per send, pipelined) + push consume`, add(f.produceWs, f.push), 'at the rate measured here')] : []),
+      ...(f.produceWs ? [price(`produce over WebSocket (ProducerStream, 1 message per send()) + push consume`, add(f.produceWs, f.push), 'at the rate measured here')] : []),
       price(`1 message/POST at ${fmt(r.config.costTrickleRate)}/s + push consume`, add(f.trickle), `object busy the whole time at ${fmt(r.config.costTrickleRate)}/s`),
       ...(nt ? [price(`same, topic with trace off`, add(nt.trickle), `object busy the whole time at ${fmt(r.config.costTrickleRate)}/s`)] : []),
     ],
