@@ -472,12 +472,13 @@ describe('fuzz: every endpoint', () => {
     expect(seen.rejected).toBeGreaterThan(seen.ok);
   }, 120_000);
 
-  it('answers hostile subscription (WebSocket upgrade) requests with 101 or a 4xx, and a refused one changes nothing', async () => {
-    const [op] = (await routeTable()).filter((o) => o.template.endsWith('/ws'));
+  it('answers hostile WebSocket upgrade requests (subscribe, produce) with 101 or a 4xx, and a refused one changes nothing', async () => {
+    const ops = (await routeTable()).filter((o) => o.template.endsWith('/ws'));
+    expect(ops.map((o) => o.template).sort()).toEqual(['/v1/topics/{topic}/messages/ws', '/v1/topics/{topic}/subscriptions/{group}/ws']);
     const f = await fixture();
     let before = await snapshot(f);
     let upgraded = 0;
-    await fc.assert(fc.asyncProperty(requestArb([op], f), async (r) => {
+    await fc.assert(fc.asyncProperty(fc.constantFrom(...ops).chain((op) => requestArb([op], f).map((r) => ({ op, r }))), async ({ op, r }) => {
       const url = urlOf(r);
       const res = await within(send(url, { method: 'GET', headers: { ...r.headers, Upgrade: 'websocket' } }), 10_000, describeReq(r, url));
       if (res.status === 101) {
@@ -490,8 +491,8 @@ describe('fuzz: every endpoint', () => {
       expect(await checkAnswer(res, [op], r, url)).toBe('rejected');
       const after = await snapshot(f);
       expect(after, `changed by ${describeReq(r, url)}`).toEqual(before);
-    }), fcOpts(100));
-    console.log(`fuzz: ${upgraded} subscriptions opened`);
+    }), fcOpts(150));
+    console.log(`fuzz: ${upgraded} WebSockets opened`);
   }, 60_000);
 
   it('refuses bodies over the limits before parsing them, with or without Content-Length', async () => {
@@ -642,6 +643,55 @@ describe('fuzz: WebSocket frames', () => {
     const errorsBefore = frames.filter((x) => x.type === 'error').length;
     await waitFor(() => frames.some((x) => x.type === 'messages' && x.messages.some((m: Json) => m.body === 'after the fuzz')), 'a push after the fuzz');
     expect(frames.filter((x) => x.type === 'error')).toHaveLength(errorsBefore); // the good ack was fine
+    ws.close(1000, 'done');
+  }, 120_000);
+
+  it('produce channel: every frame gets one answer (an error, or sent for a valid send), the socket stays open, and only answered sends are stored', async () => {
+    const topic = uniq('fzp');
+    await must('POST', '/v1/topics', { name: topic, queues: 2, maxMessageBytes: 4096 });
+    const stored = async () => ((await must('GET', `/v1/topics/${topic}`)).queueStatus as Json[]).reduce((n, q) => n + q.maxOffset, 0);
+    const res = await send(`${BASE}/v1/topics/${topic}/messages/ws`, { headers: { Upgrade: 'websocket' } });
+    expect(res.status).toBe(101);
+    const ws = res.webSocket!;
+    const answers: Json[] = [];
+    let closed: number | null = null;
+    ws.addEventListener('message', (e) => answers.push(JSON.parse(e.data as string)));
+    ws.addEventListener('close', (e) => { closed = e.code; });
+    ws.accept();
+    const seed = { type: 'send', id: 1, messages: [{ body: 'x', tag: 't', keys: ['k'], properties: { p: 'v' } }] };
+    const frame: fc.Arbitrary<string | Uint8Array> = fc.oneof(
+      mutated(seed).map((v) => JSON.stringify(v)),
+      mutated(seed.messages[0]).map((m) => JSON.stringify({ ...seed, messages: [m] })),
+      fc.array(mutated(seed.messages[0]), { minLength: 1, maxLength: 4 }).map((ms) => JSON.stringify({ ...seed, messages: ms })),
+      fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v)),
+      fc.string({ unit: 'binary', maxLength: 200 }),
+      fc.constantFrom('', '{', 'null', '[]', '{"type":"send"}', '{"type":"send","id":-1,"messages":[{"body":"x"}]}',
+        '{"type":"send","id":"","messages":[{"body":"x"}]}', `{"type":"send","id":"${'i'.repeat(65)}","messages":[{"body":"x"}]}`),
+      fc.integer({ min: 70, max: 100_000 }).map((n) => `{"type":"send","id":1,"messages":[{"body":${deep(n, '[', ']')}}]}`),
+      fc.uint8Array({ minLength: 1, maxLength: 200 }),
+      fc.constant(`{"type":"send","id":1,"messages":[{"body":"${'b'.repeat(LIMITS.wsFrameBytesMax)}"}]}`),
+    );
+    const before = await stored();
+    let inLog = 0;
+    await fc.assert(fc.asyncProperty(frame, async (data) => {
+      const n = answers.length;
+      ws.send(data);
+      for (let i = 0; i < 300 && answers.length === n && closed === null; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(closed, `closed after ${String(data).slice(0, 200)}`).toBeNull();
+      expect(answers.length, `one answer to ${String(data).slice(0, 200)}`).toBe(n + 1);
+      const a = answers[n];
+      if (a.type === 'sent') {
+        inLog += (a.messages as Json[]).filter((m) => m.queueOffset !== null && !m.duplicate).length;
+      } else {
+        expect(a.type).toBe('error');
+        expect(a.code).toMatch(/^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$/);
+        expect(a.message.length).toBeGreaterThan(5);
+      }
+    }), fcOpts(RUNS));
+    expect(await stored()).toBe(before + inLog); // a refused send stored nothing, an answered one all of it
+    ws.send(JSON.stringify({ type: 'send', id: 'last', messages: [{ body: 'after the fuzz' }] }));
+    for (let i = 0; i < 300 && !answers.some((x) => x.id === 'last'); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(answers.find((x) => x.id === 'last')?.type).toBe('sent');
     ws.close(1000, 'done');
   }, 120_000);
 });
