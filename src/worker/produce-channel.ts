@@ -17,14 +17,13 @@ import { LIMITS } from '../model/limits';
 import type { Produced } from '../objects/Broker';
 import type { TopicRoute } from '../objects/names';
 import { findTopic } from './catalog-cache';
-import { broker } from '../objects/names';
-import { prepareAll, splitByQueue, storeOn, type BrokerStub, type Part } from './produce';
+import { prepareAll, splitByQueue, storeOn, type Part } from './produce';
 import { deeperThan, describeIssues } from './validate';
 
 /** A send whose parts are being stored. */
 interface Send { id: SendId; results: Produced[]; parts: number; bytes: number; failed: boolean }
 interface Waiting { send: Send; part: Part; bytes: number; route: TopicRoute }
-interface Lane { waiting: Waiting[]; busy: boolean; stub?: { route: TopicRoute; stub: BrokerStub } }
+interface Lane { waiting: Waiting[]; busy: boolean }
 
 const ROUTE_REFRESH_MS = 5_000;
 
@@ -116,9 +115,7 @@ export class ProduceChannel {
     lane.busy = true;
     if (++this.appends >= this.appendsMax) this.recycling = true;
     const out = batch.length === 1 ? batch[0].part.out : batch.flatMap((w) => w.part.out);
-    // one stub per queue for the connection's life (stubs are held until the request ends)
-    if (lane.stub?.route !== t) lane.stub = { route: t, stub: broker(this.env, t, q) };
-    storeOn(this.env, t, q, out, lane.stub.stub).then((res) => {
+    storeOn(this.env, t, q, out).then((res) => {
       let i = 0;
       for (const w of batch) {
         for (const idx of w.part.idx) w.send.results[idx] = res[i++];

@@ -49,17 +49,9 @@ export function splitByQueue(inputs: MessageInput[], prepared: Outgoing[], t: To
   return byQueue;
 }
 
-export type BrokerStub = ReturnType<typeof broker>;
-
-/**
- * Appends to one queue in one transaction; resolves once durable, with one result per message.
- * A long-lived caller (the produce channel) passes the stub it keeps: every stub made belongs to
- * the request until it ends, and a WebSocket's request lasts as long as the connection.
- */
-export async function storeOn(env: Env, t: TopicRoute, q: number, out: Outgoing[], stub: BrokerStub = broker(env, t, q)): Promise<Produced[]> {
-  const r = await stub.produce({ topic: t, queueId: q }, out);
-  // the result's handle on the Broker side lives until disposed or the request ends: dispose it
-  (r as unknown as { [Symbol.dispose]?: () => void })[Symbol.dispose]?.();
+/** Appends to one queue in one transaction; resolves once durable, with one result per message. */
+export async function storeOn(env: Env, t: TopicRoute, q: number, out: Outgoing[]): Promise<Produced[]> {
+  const r = await broker(env, t, q).produce({ topic: t, queueId: q }, out);
   if (isFailure(r)) {
     if (r.failure.code === 'TOPIC_NOT_FOUND') forgetTopic(t.name);
     throw new ApiError(r.failure.code, r.failure.message);
