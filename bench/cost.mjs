@@ -124,6 +124,36 @@ export async function runCost({ url, opts: o, log }) {
   }
   const close = (ws) => new Promise((r) => { ws.once('close', r); ws.close(1000); setTimeout(r, 3000); });
 
+  let k = 0; // the next of batchBodies
+  /** `n` messages in batches of BATCH per POST over 8 connections. */
+  async function produceBatched(topic, n) {
+    let sent = 0;
+    const reqs = Math.ceil(n / o.costBatch);
+    await closedLoop({ workers: 8, seconds: o.costTimeoutSec, step: async () => {
+      if (sent >= reqs) return false;
+      sent++;
+      await prod.request('POST', `/v1/topics/${enc(topic)}/messages`, batchBodies[k++ % batchBodies.length]);
+      return o.costBatch;
+    } });
+  }
+
+  /** Receives (≤ BATCH) and acks with 8 loops until `n` are acked. */
+  async function pullAll(topic, group, n, what) {
+    let claimed = 0, acked = 0;
+    await closedLoop({ workers: 8, seconds: o.costTimeoutSec, step: async (w) => {
+      const want = Math.min(o.costBatch, n - claimed);
+      if (want <= 0) return false;
+      claimed += want;
+      const x = await cons.request('POST', `/v1/topics/${enc(topic)}/subscriptions/${enc(group)}/receive`, { maxMessages: want, consumerId: `c${w}` });
+      claimed -= want - x.json.messages.length;
+      if (!x.json.messages.length) { await sleep(5); return 0; }
+      await cons.request('POST', `/v1/topics/${enc(topic)}/subscriptions/${enc(group)}/ack`, { receiptHandles: x.json.messages.map((m) => m.receiptHandle) });
+      acked += x.json.messages.length;
+      return x.json.messages.length;
+    } });
+    if (acked !== n) throw new Error(`${what}: acked ${acked} of ${n}`);
+  }
+
   const result = { config: o, prices: PRICES, flows: {} };
   try {
     // ---- produce (batched), then pull and push consumption of the same N
@@ -131,32 +161,13 @@ export async function runCost({ url, opts: o, log }) {
     const gPull = `cost-pull-${stamp}`, gPush = `cost-push-${stamp}`;
     for (const g of [gPull, gPush]) await admin.request('PUT', `/v1/groups/${g}`, { consumeFrom: 'FIRST' });
     let c0 = await counters(T);
-    let sent = 0, k = 0;
-    const reqs = Math.ceil(o.costN / o.costBatch);
-    await closedLoop({ workers: 8, seconds: o.costTimeoutSec, step: async () => {
-      if (sent >= reqs) return false;
-      sent++;
-      await prod.request('POST', `/v1/topics/${enc(T)}/messages`, batchBodies[k++ % batchBodies.length]);
-      return o.costBatch;
-    } });
+    await produceBatched(T, o.costN);
     let c1 = await counters(T);
     result.flows.produceBatch = diff(c0, c1, o.costN, { batch: o.costBatch });
     log(`  cost produce (batch ${o.costBatch}): ${fmt(result.flows.produceBatch.perMessage.rowsWritten, 4)} rows written/msg, ${fmt(result.flows.produceBatch.perMessage.doRequests, 4)} DO requests/msg`);
 
     c0 = c1;
-    let claimed = 0, acked = 0;
-    await closedLoop({ workers: 8, seconds: o.costTimeoutSec, step: async (w) => {
-      const want = Math.min(o.costBatch, o.costN - claimed);
-      if (want <= 0) return false;
-      claimed += want;
-      const x = await cons.request('POST', `/v1/topics/${enc(T)}/subscriptions/${enc(gPull)}/receive`, { maxMessages: want, consumerId: `c${w}` });
-      claimed -= want - x.json.messages.length;
-      if (!x.json.messages.length) { await sleep(5); return 0; }
-      await cons.request('POST', `/v1/topics/${enc(T)}/subscriptions/${enc(gPull)}/ack`, { receiptHandles: x.json.messages.map((m) => m.receiptHandle) });
-      acked += x.json.messages.length;
-      return x.json.messages.length;
-    } });
-    if (acked !== o.costN) throw new Error(`pull: acked ${acked} of ${o.costN}`);
+    await pullAll(T, gPull, o.costN, 'pull');
     c1 = await counters(T);
     result.flows.pull = diff(c0, c1, o.costN, { receiveMax: o.costBatch });
     log(`  cost pull consume: ${fmt(result.flows.pull.perMessage.rowsWritten, 4)} rows written/msg, ${fmt(result.flows.pull.perMessage.doRequests, 4)} DO requests/msg`);
@@ -243,29 +254,11 @@ export async function runCost({ url, opts: o, log }) {
       const gU = `cost-notrace-pull-${stamp}`;
       await admin.request('PUT', `/v1/groups/${gU}`, { consumeFrom: 'FIRST' });
       c0 = await counters(U);
-      let sent2 = 0;
-      await closedLoop({ workers: 8, seconds: o.costTimeoutSec, step: async () => {
-        if (sent2 >= N2 / o.costBatch) return false;
-        sent2++;
-        await prod.request('POST', `/v1/topics/${enc(U)}/messages`, batchBodies[k++ % batchBodies.length]);
-        return o.costBatch;
-      } });
+      await produceBatched(U, N2);
       c1 = await counters(U);
       const pb = diff(c0, c1, N2);
       c0 = c1;
-      let cl = 0, ak = 0;
-      await closedLoop({ workers: 8, seconds: o.costTimeoutSec, step: async (w) => {
-        const want = Math.min(o.costBatch, N2 - cl);
-        if (want <= 0) return false;
-        cl += want;
-        const x = await cons.request('POST', `/v1/topics/${enc(U)}/subscriptions/${enc(gU)}/receive`, { maxMessages: want, consumerId: `c${w}` });
-        cl -= want - x.json.messages.length;
-        if (!x.json.messages.length) { await sleep(5); return 0; }
-        await cons.request('POST', `/v1/topics/${enc(U)}/subscriptions/${enc(gU)}/ack`, { receiptHandles: x.json.messages.map((m) => m.receiptHandle) });
-        ak += x.json.messages.length;
-        return x.json.messages.length;
-      } });
-      if (ak !== N2) throw new Error(`pull (trace off): acked ${ak} of ${N2}`);
+      await pullAll(U, gU, N2, 'pull (trace off)');
       c1 = await counters(U);
       const pl = diff(c0, c1, N2);
       // trickle, trace off

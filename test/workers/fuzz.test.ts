@@ -588,6 +588,12 @@ describe('fuzz: credentials', () => {
 });
 
 describe('fuzz: WebSocket frames', () => {
+  /** Polls until `cond` holds (up to 2-3 s) and fails with `what` if it never does. */
+  const waitFor = async (cond: () => boolean, what: string, tries = 200) => {
+    for (let i = 0; i < tries && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(cond(), what).toBe(true);
+  };
+
   it('answers every bad frame with an error frame, keeps the socket open, and changes nothing', async () => {
     const f = await fixture();
     const res = await send(`${BASE}/v1/topics/${f.topic}/subscriptions/${uniq('ws')}/ws?consumerId=fz&maxInflight=8`, { headers: { Upgrade: 'websocket' } });
@@ -599,10 +605,6 @@ describe('fuzz: WebSocket frames', () => {
     ws.addEventListener('close', (e) => { closed = e.code; });
     ws.accept();
     // the group's first delivery (its own leases) settles before the snapshot
-    const waitFor = async (cond: () => boolean, what: string) => {
-      for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-      expect(cond(), what).toBe(true);
-    };
     await waitFor(() => frames.some((x) => x.type === 'messages'), 'the first push');
     await new Promise((r) => setTimeout(r, 100));
     const pushed = frames.filter((x) => x.type === 'messages').flatMap((x) => x.messages);
@@ -676,7 +678,7 @@ describe('fuzz: WebSocket frames', () => {
     await fc.assert(fc.asyncProperty(frame, async (data) => {
       const n = answers.length;
       ws.send(data);
-      for (let i = 0; i < 300 && answers.length === n && closed === null; i++) await new Promise((r) => setTimeout(r, 10));
+      await waitFor(() => answers.length > n || closed !== null, `an answer to ${String(data).slice(0, 200)}`, 300);
       expect(closed, `closed after ${String(data).slice(0, 200)}`).toBeNull();
       expect(answers.length, `one answer to ${String(data).slice(0, 200)}`).toBe(n + 1);
       const a = answers[n];
@@ -690,7 +692,7 @@ describe('fuzz: WebSocket frames', () => {
     }), fcOpts(RUNS));
     expect(await stored()).toBe(before + inLog); // a refused send stored nothing, an answered one all of it
     ws.send(JSON.stringify({ type: 'send', id: 'last', messages: [{ body: 'after the fuzz' }] }));
-    for (let i = 0; i < 300 && !answers.some((x) => x.id === 'last'); i++) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => answers.some((x) => x.id === 'last'), 'the answer to a good send after the fuzz', 300);
     expect(answers.find((x) => x.id === 'last')?.type).toBe('sent');
     ws.close(1000, 'done');
   }, 120_000);
