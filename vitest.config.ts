@@ -9,7 +9,9 @@ export default defineWorkersConfig({
         singleWorker: true,
         isolatedStorage: true,
         wrangler: { configPath: './wrangler.toml' },
-        miniflare: { bindings: { ALLOW_ANONYMOUS: 'true' } },
+        // push acks held for 2 s before they are applied (10 ms in production): every way that reads
+        // consume state must apply the acks received first, and these tests see it if one does not
+        miniflare: { bindings: { ALLOW_ANONYMOUS: 'true', PUSH_ACK_FLUSH_MS: '2000' } },
       },
     },
   },

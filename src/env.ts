@@ -10,4 +10,6 @@ export interface Env {
   ALLOW_ANONYMOUS?: string;
   /** Appends after which a produce connection is recycled (default LIMITS.channelAppendsMax; tests set it low). */
   CHANNEL_APPENDS_MAX?: string;
+  /** How long a Broker may hold push acks before it applies them together (default 10 ms; tests set it long). */
+  PUSH_ACK_FLUSH_MS?: string;
 }

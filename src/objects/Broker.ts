@@ -60,6 +60,13 @@ const RETRY_ALARM_MS = 5000;
 const TRACE_FLUSH_MS = 250;
 /** ...or at once (next tick) when they name this many offsets. */
 const TRACE_FLUSH_ITEMS = 10_000;
+/**
+ * Push acks are applied together, at most this long after they arrive: one commit (one fsync under
+ * wrangler dev, one replicated write in production) for every ack frame of that stretch, not one
+ * per frame. Acks still waiting when an object crashes are lost: those messages are delivered again
+ * (at-least-once, as a consumer offset committed every few seconds is in RocketMQ and Kafka).
+ */
+const ACK_FLUSH_MS = 10; // env PUSH_ACK_FLUSH_MS overrides
 /** Long polls one queue holds at once; past that, receive answers 429 with Retry-After. */
 const MAX_WAITERS = 1000;
 
@@ -75,6 +82,7 @@ export class Broker extends DurableObject<Env> {
   private alarmAt: number | null = null;
   private waiters = new Set<Waiter>();
   private filters = new Map<string, Predicate>();
+  private socketFilters = new Map<string, Predicate>();
   private pullConsumers = new Map<string, Map<string, number>>();
   private flushing: Promise<void> | null = null;
   private fifo!: Fifo;
@@ -89,6 +97,10 @@ export class Broker extends DurableObject<Env> {
   private pumping = false;
   private pumpTurn = 0;
   private traceTimer: ReturnType<typeof setTimeout> | null = null;
+  /** push acks not applied yet (see ACK_FLUSH_MS), with the socket that sent them and when */
+  private acks: { ws: WebSocket; group: GroupConfig; refs: HandleRef[]; at: number }[] = [];
+  private ackTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly ackFlushMs: number;
 
   /** SQL work of this object since it started, as billed (cursor.rowsRead/rowsWritten): bench/cost.mjs */
   private readonly sqlCost = { statements: 0, rowsRead: 0, rowsWritten: 0 };
@@ -97,6 +109,8 @@ export class Broker extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    const ms = Number(env.PUSH_ACK_FLUSH_MS);
+    this.ackFlushMs = Number.isFinite(ms) && ms >= 0 ? ms : ACK_FLUSH_MS;
     this.sql = this.countingSql(ctx.storage.sql);
     ctx.blockConcurrencyWhile(async () => {
       migrate(this.sql, BROKER_MIGRATIONS, (fn) => ctx.storage.transactionSync(fn));
@@ -133,13 +147,19 @@ export class Broker extends DurableObject<Env> {
     } catch (err) {
       this.tracer.rollback(traced); // what did not happen was not traced
       try {
-        this.log.resync();
-        this.consume.resync();
+        this.reload();
         this.alarmAt = null;
         this.rearm(Date.now() + RETRY_ALARM_MS);
       } catch { /* storage is still failing: the first error says why */ }
       throw err;
     }
+  }
+
+  /** Reads again what is kept in memory about storage (after a rollback; tests that edit storage). */
+  private reload(): void {
+    this.log.resync();
+    this.consume.resync();
+    this.fifo.resync();
   }
 
   /**
@@ -187,6 +207,7 @@ export class Broker extends DurableObject<Env> {
   /** Every call carries the topic's current route; keep it (the alarm needs it) when it changed. */
   private enter(route: QueueRoute): Failure | null {
     if (this.dropped) return fail('TOPIC_NOT_FOUND', `topic "${route.topic.name}" does not exist`);
+    this.flushAcks(); // every call sees the acks already received
     const json = JSON.stringify(route);
     if (json !== this.routeJson) { this.setMeta('route', json); this.route = route; this.routeJson = json; }
     return null;
@@ -815,6 +836,7 @@ export class Broker extends DurableObject<Env> {
       this.ensureGroup({ group: sub.group, key: sub.key, consumerId: sub.consumerId });
       if (sub.filter !== null) this.sql.exec('INSERT OR REPLACE INTO push_filters (conn, filter) VALUES (?, ?)', sub.connId, filterKey(sub.filter));
     });
+    this.socketFilters.delete(sub.connId);
     this.ctx.acceptWebSocket(ws, [sub.key]);
     const st: SocketState = {
       connId: sub.connId, key: sub.key, group: sub.group.name, consumerId: sub.consumerId,
@@ -853,10 +875,36 @@ export class Broker extends DurableObject<Env> {
       if (!d || d.queueId !== this.route.queueId || d.incarnation !== this.route.topic.incarnation) { invalid++; continue; }
       refs.push({ leaseId: d.leaseId, offset: d.offset, attempt: d.attempt, groupHash: d.groupHash });
     }
+    if (f.type === 'ack' && !this.fifo.any(st.key)) {
+      // applied with the other acks of the next ACK_FLUSH_MS (FIFO groups at once: an ack releases the next message)
+      this.reportInvalid(ws, invalid);
+      if (refs.length) this.acks.push({ ws, group, refs, at: Date.now() });
+      this.ackTimer ??= setTimeout(() => this.flushAcks(), this.ackFlushMs);
+      return;
+    }
+    this.flushAcks(); // in the order they came
     const results = this.txn(() =>
       this.settle(group, refs, f.type === 'nack', f.type === 'nack' ? f.delayMs : undefined, Date.now()));
-    invalid += results.filter((r) => r === 'INVALID').length;
-    if (invalid) ws.send(JSON.stringify({ type: 'error', code: 'INVALID_RECEIPT_HANDLE', message: `${invalid} receipt handle(s) are not of this group` }));
+    this.reportInvalid(ws, invalid + results.filter((r) => r === 'INVALID').length);
+    this.afterSettle();
+  }
+
+  private reportInvalid(ws: WebSocket, invalid: number): void {
+    if (!invalid) return;
+    try {
+      ws.send(JSON.stringify({ type: 'error', code: 'INVALID_RECEIPT_HANDLE', message: `${invalid} receipt handle(s) are not of this group` }));
+    } catch { /* the socket closed meanwhile */ }
+  }
+
+  /** Applies the push acks received since the last flush, in one transaction, each as of its arrival. */
+  private flushAcks(): void {
+    if (this.ackTimer !== null) { clearTimeout(this.ackTimer); this.ackTimer = null; }
+    if (!this.acks.length) return;
+    const batch = this.acks;
+    this.acks = [];
+    if (this.dropped) return;
+    const results = this.txn(() => batch.map((a) => this.settle(a.group, a.refs, false, undefined, a.at)));
+    batch.forEach((a, i) => this.reportInvalid(a.ws, results[i].filter((r) => r === 'INVALID').length));
     this.afterSettle();
   }
 
@@ -871,10 +919,12 @@ export class Broker extends DurableObject<Env> {
   private socketGone(ws: WebSocket): void {
     const st = ws.deserializeAttachment() as SocketState | null;
     if (!st) return;
+    this.flushAcks(); // what it acked is done, not returned
     ws.serializeAttachment(null);
     this.txn(() => {
       this.returnLeases(st.connId, Date.now());
       this.sql.exec('DELETE FROM push_filters WHERE conn = ?', st.connId);
+      this.socketFilters.delete(st.connId);
     });
     this.pump();
   }
@@ -888,9 +938,14 @@ export class Broker extends DurableObject<Env> {
     }
   }
 
+  /** A push connection's filter (read once per connection: pump asks for it on every turn). */
   private socketFilter(connId: string): Predicate {
-    const row = this.sql.exec<{ filter: string }>('SELECT filter FROM push_filters WHERE conn = ?', connId).toArray()[0];
-    return this.predicate(row ? parseFilterKey(row.filter) : null);
+    let p = this.socketFilters.get(connId);
+    if (!p) {
+      const row = this.sql.exec<{ filter: string }>('SELECT filter FROM push_filters WHERE conn = ?', connId).toArray()[0];
+      this.socketFilters.set(connId, (p = this.predicate(row ? parseFilterKey(row.filter) : null)));
+    }
+    return p;
   }
 
   /**
@@ -911,7 +966,7 @@ export class Broker extends DurableObject<Env> {
         const ws = sockets[(turn + i) % sockets.length];
         const st = ws.deserializeAttachment() as SocketState | null;
         if (!st) continue;
-        if (st.credit > 0) {
+        if (st.credit > 0 && this.available(st.key, now)) {
           const cfg = this.consume.configOf(st.key);
           if (!cfg) continue;
           const pred = this.socketFilter(st.connId);
@@ -1042,6 +1097,7 @@ export class Broker extends DurableObject<Env> {
     const now = Date.now();
     const topic = this.route.topic;
     let woke = false;
+    this.flushAcks(); // an ack that came before the deadline counts
     this.flushTrace(); // so that retention below sees every event
     this.txn(() => {
       // invisibility ran out: a failed attempt each

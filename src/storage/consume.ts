@@ -33,6 +33,16 @@ export class ConsumeState {
    * that goes early leaves it early, which at worst wakes the alarm for nothing.
    */
   private earliest: number | null = null;
+  /**
+   * Reads the hot path makes on every push, ack and credit, cached: each entry is dropped or
+   * updated by the writes that change it here, and all by `resync` (after a rollback).
+   */
+  private nextCache = new Map<string, number>();
+  private configCache = new Map<string, ConsumeConfig | null>();
+  /** the earliest due time of a group's retries (not dead letters); Infinity: it has none */
+  private retryDueCache = new Map<string, number>();
+  /** whether the retries table is empty (null: not known) */
+  private noRetries: boolean | null = null;
 
   constructor(private sql: SqlStorage) {
     // Lease ids only grow (a superseded handle must never match a newer lease): seeded from the
@@ -47,6 +57,9 @@ export class ConsumeState {
    * after a transaction was rolled back, after leases went in bulk.
    */
   resync(): void {
+    this.nextCache.clear();
+    this.configCache.clear();
+    this.retriesChanged();
     this.earliest = this.sql.exec<{ d: number | null }>('SELECT MIN(deadline) AS d FROM leases').one().d;
   }
 
@@ -54,18 +67,25 @@ export class ConsumeState {
   ensureGroup(grp: string, start: () => number, config: ConsumeConfig): number {
     const row = this.sql.exec<{ next: number; config: string }>('SELECT next, config FROM cgroups WHERE grp = ?', grp).toArray()[0];
     const cfg = JSON.stringify(config);
+    this.configCache.set(grp, JSON.parse(cfg));
     if (!row) {
       const next = start();
       this.sql.exec('INSERT INTO cgroups (grp, next, config) VALUES (?, ?, ?)', grp, next, cfg);
+      this.nextCache.set(grp, next);
       return next;
     }
     if (row.config !== cfg) this.sql.exec('UPDATE cgroups SET config = ? WHERE grp = ?', cfg, grp);
+    this.nextCache.set(grp, row.next);
     return row.next;
   }
 
   /** The group's `next` offset (0 for a group not seen yet). */
   nextOf(grp: string): number {
-    return this.sql.exec<{ next: number }>('SELECT next FROM cgroups WHERE grp = ?', grp).toArray()[0]?.next ?? 0;
+    const c = this.nextCache.get(grp);
+    if (c !== undefined) return c;
+    const row = this.sql.exec<{ next: number }>('SELECT next FROM cgroups WHERE grp = ?', grp).toArray()[0];
+    if (row) this.nextCache.set(grp, row.next);
+    return row?.next ?? 0;
   }
 
   hasGroup(grp: string): boolean {
@@ -77,30 +97,58 @@ export class ConsumeState {
   }
 
   configOf(grp: string): ConsumeConfig | null {
+    if (this.configCache.has(grp)) return this.configCache.get(grp)!;
     const row = this.sql.exec<{ config: string }>('SELECT config FROM cgroups WHERE grp = ?', grp).toArray()[0];
-    return row ? JSON.parse(row.config) : null;
+    const cfg = row ? JSON.parse(row.config) as ConsumeConfig : null;
+    this.configCache.set(grp, cfg);
+    return cfg;
   }
 
   setNext(grp: string, next: number): void {
     this.sql.exec('UPDATE cgroups SET next = ? WHERE grp = ?', next, grp);
+    this.nextCache.set(grp, next);
+  }
+
+  /** A write to a group's retries (any group's when `grp` is absent) drops what was cached about them. */
+  private retriesChanged(grp?: string): void {
+    if (grp === undefined) this.retryDueCache.clear(); else this.retryDueCache.delete(grp);
+    this.noRetries = null;
+  }
+
+  /** The earliest due time of the group's retries (Infinity: none). */
+  private retryDue(grp: string): number {
+    let d = this.retryDueCache.get(grp);
+    if (d === undefined) {
+      d = this.nextRetryDueSql(grp) ?? Infinity;
+      this.retryDueCache.set(grp, d);
+    }
+    return d;
   }
 
   /** Retries whose backoff has run out, oldest due first. */
   dueRetries(grp: string, now: number, limit: number): Delivery[] {
+    if (this.retryDue(grp) > now) return [];
     return this.sql.exec<{ off: number; attempt: number }>(
       'SELECT off, attempt FROM retries WHERE grp = ? AND dlq = 0 AND due <= ? ORDER BY due LIMIT ?', grp, now, limit,
     ).toArray();
   }
 
   removeRetries(grp: string, offs: number[]): void {
+    if (!offs.length) return;
     for (const off of offs) this.sql.exec('DELETE FROM retries WHERE grp = ? AND off = ?', grp, off);
+    this.retriesChanged(grp);
   }
 
   hasDueRetry(grp: string, now: number): boolean {
-    return this.sql.exec('SELECT 1 FROM retries WHERE grp = ? AND dlq = 0 AND due <= ? LIMIT 1', grp, now).toArray().length > 0;
+    return this.retryDue(grp) <= now;
   }
 
   nextRetryDue(grp: string): number | null {
+    const d = this.retryDue(grp);
+    return d === Infinity ? null : d;
+  }
+
+  private nextRetryDueSql(grp: string): number | null {
     return this.sql.exec<{ d: number | null }>('SELECT MIN(due) AS d FROM retries WHERE grp = ? AND dlq = 0', grp).one().d;
   }
 
@@ -154,6 +202,7 @@ export class ConsumeState {
    * was the last allowed delivery, marks it for the dead-letter queue. Returns which.
    */
   fail(grp: string, d: Delivery, cfg: ConsumeConfig, now: number, delayMs?: number): 'RETRY' | 'DLQ' {
+    this.retriesChanged(grp);
     if (d.attempt >= 1 + cfg.maxRetries) {
       this.sql.exec('INSERT OR REPLACE INTO retries (grp, off, attempt, due, dlq) VALUES (?, ?, ?, ?, 1)', grp, d.off, d.attempt, now);
       return 'DLQ';
@@ -194,6 +243,7 @@ export class ConsumeState {
 
   /** Puts a released FIFO message (or any message) up for delivery at once. */
   release(grp: string, off: number, attempt: number, now: number): void {
+    this.retriesChanged(grp);
     this.sql.exec('INSERT OR REPLACE INTO retries (grp, off, attempt, due, dlq) VALUES (?, ?, ?, ?, 0)', grp, off, attempt, now);
   }
 
@@ -208,6 +258,7 @@ export class ConsumeState {
   }
 
   deadLettered(grp: string, off: number): void {
+    this.retriesChanged(grp);
     this.sql.exec('DELETE FROM retries WHERE grp = ? AND off = ? AND dlq = 1', grp, off);
   }
 
@@ -224,6 +275,8 @@ export class ConsumeState {
 
   /** Moves the group to `next`, dropping its in-flight and retrying messages (RocketMQ's reset). */
   reset(grp: string, next: number): void {
+    this.retriesChanged(grp);
+    this.nextCache.delete(grp);
     this.sql.exec('DELETE FROM leases WHERE grp = ?', grp);
     this.sql.exec('DELETE FROM retries WHERE grp = ?', grp);
     this.sql.exec('UPDATE cgroups SET next = ? WHERE grp = ?', next, grp);
@@ -231,6 +284,9 @@ export class ConsumeState {
   }
 
   drop(grp: string): void {
+    this.retriesChanged(grp);
+    this.nextCache.delete(grp);
+    this.configCache.delete(grp);
     this.sql.exec('DELETE FROM leases WHERE grp = ?', grp);
     this.sql.exec('DELETE FROM retries WHERE grp = ?', grp);
     this.sql.exec('DELETE FROM cgroups WHERE grp = ?', grp);
@@ -239,6 +295,8 @@ export class ConsumeState {
 
   /** Forgets offsets that retention deleted. */
   dropBelow(minOffset: number): void {
+    this.retriesChanged();
+    this.nextCache.clear();
     this.sql.exec('DELETE FROM retries WHERE off < ?', minOffset);
     this.sql.exec('UPDATE cgroups SET next = ? WHERE next < ?', minOffset, minOffset);
   }
@@ -251,6 +309,8 @@ export class ConsumeState {
    */
   nextDue(now = -1, deadLettersNotBefore = 0): number | null {
     const a = this.earliest;
+    this.noRetries ??= this.sql.exec('SELECT 1 FROM retries LIMIT 1').toArray().length === 0;
+    if (this.noRetries) return a;
     const b = this.sql.exec<{ d: number | null }>('SELECT MIN(due) AS d FROM retries WHERE dlq = 0 AND due > ?', now).one().d;
     let c = this.sql.exec<{ d: number | null }>('SELECT MIN(due) AS d FROM retries WHERE dlq = 1').one().d;
     // a failed dead-letter transfer waits for its retry time, not at once again

@@ -8,12 +8,18 @@
  * into `retries`, due at once, as its first delivery.
  */
 export class Fifo {
+  /** `any` per group, cached (asked on every ack): updated by the writes here, cleared by `resync` */
+  private anyCache = new Map<string, boolean>();
+
   constructor(private sql: SqlStorage) {}
+
+  resync(): void { this.anyCache.clear(); }
 
   /** Records a FIFO message the group reached; true if it may be delivered now (it is the head). */
   admit(grp: string, mg: string, off: number): boolean {
     const busy = this.sql.exec('SELECT 1 FROM fifo WHERE grp = ? AND mg = ? LIMIT 1', grp, mg).toArray().length > 0;
     this.sql.exec('INSERT OR IGNORE INTO fifo (grp, mg, off) VALUES (?, ?, ?)', grp, mg, off);
+    this.anyCache.set(grp, true);
     return !busy;
   }
 
@@ -24,6 +30,7 @@ export class Fifo {
   finish(grp: string, off: number): number | null {
     const row = this.sql.exec<{ mg: string }>('DELETE FROM fifo WHERE grp = ? AND off = ? RETURNING mg', grp, off).toArray()[0];
     if (!row) return null;
+    this.anyCache.delete(grp);
     const next = this.sql.exec<{ off: number }>(
       'SELECT off FROM fifo WHERE grp = ? AND mg = ? ORDER BY off LIMIT 1', grp, row.mg).toArray()[0];
     return next ? next.off : null;
@@ -31,7 +38,9 @@ export class Fifo {
 
   /** Whether the group has any FIFO message pending (so plain acks skip the per-message work). */
   any(grp: string): boolean {
-    return this.sql.exec('SELECT 1 FROM fifo WHERE grp = ? LIMIT 1', grp).toArray().length > 0;
+    let a = this.anyCache.get(grp);
+    if (a === undefined) this.anyCache.set(grp, (a = this.sql.exec('SELECT 1 FROM fifo WHERE grp = ? LIMIT 1', grp).toArray().length > 0));
+    return a;
   }
 
   /** The smallest offset still waiting in a message group (held or out), for the consumer offset. */
@@ -43,6 +52,6 @@ export class Fifo {
     return this.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM fifo WHERE grp = ?', grp).one().n;
   }
 
-  drop(grp: string): void { this.sql.exec('DELETE FROM fifo WHERE grp = ?', grp); }
-  dropBelow(off: number): void { this.sql.exec('DELETE FROM fifo WHERE off < ?', off); }
+  drop(grp: string): void { this.sql.exec('DELETE FROM fifo WHERE grp = ?', grp); this.anyCache.set(grp, false); }
+  dropBelow(off: number): void { this.sql.exec('DELETE FROM fifo WHERE off < ?', off); this.anyCache.clear(); }
 }

@@ -64,8 +64,17 @@ export function handleOf(receiptHandle: string): HandleRef {
 }
 
 /** Runs SQL inside the broker object (to backdate rows, or to look at them). */
+/**
+ * Runs SQL in a Broker's storage. A statement that writes (a test moving a deadline, say) is made
+ * behind the object's back, so the object then reads again what it keeps in memory about storage,
+ * as it does after a rollback.
+ */
 export function brokerSql<T extends Record<string, SqlStorageValue>>(stub: DurableObjectStub<Broker>, query: string, ...args: SqlStorageValue[]): Promise<T[]> {
-  return runInDurableObject(stub, (_i, state) => state.storage.sql.exec<T>(query, ...args).toArray());
+  return runInDurableObject(stub, (i, state) => {
+    const rows = state.storage.sql.exec<T>(query, ...args).toArray();
+    if (!/^\s*SELECT\b/i.test(query)) (i as unknown as { reload(): void }).reload();
+    return rows;
+  });
 }
 
 /** A meta store over the broker's `meta` table, as Broker passes to CommitLog. */

@@ -254,3 +254,42 @@ describe('a Broker reset in the middle of a delivery', () => {
     await sleep(100);
   });
 });
+
+describe('push acks, applied together', () => {
+  it('counts acks sent one frame each and followed at once by a close: nothing acked comes back', async () => {
+    const topic = uniq('rel-acks');
+    const group = uniq('g');
+    expect((await call('POST', `/v1/topics`, { name: topic, queues: 1 })).status).toBe(201);
+    expect((await call('PUT', `/v1/groups/${group}`, { retryPolicy: NO_BACKOFF })).status).toBe(201);
+    const open = async (consumerId: string) => {
+      const res = await SELF.fetch(`${BASE}/v1/topics/${topic}/subscriptions/${group}/ws?consumerId=${consumerId}`, { headers: { Upgrade: 'websocket' } });
+      expect(res.status).toBe(101);
+      const ws = res.webSocket!;
+      const got: Json[] = [];
+      ws.addEventListener('message', (e) => { const f = JSON.parse(e.data as string); if (f.type === 'messages') got.push(...f.messages); });
+      ws.accept();
+      return { ws, got };
+    };
+    const c1 = await open('c1');
+    const bodies = Array.from({ length: 20 }, (_, i) => `m${i}`);
+    expect((await call('POST', `/v1/topics/${topic}/messages`, { messages: bodies.map((body) => ({ body })) })).status).toBe(201);
+    await until('20 pushed messages', async () => c1.got.length, (n) => n === 20);
+    // 15 acks, one frame each, then the consumer goes: the 5 unacked come back, the 15 never
+    for (const m of c1.got.slice(0, 15)) c1.ws.send(JSON.stringify({ type: 'ack', receiptHandles: [m.receiptHandle] }));
+    c1.ws.close(1000, 'done');
+
+    const c2 = await open('c2');
+    await until('the unacked five back', async () => c2.got.length, (n) => n >= 5, 5000);
+    await sleep(300);
+    expect(c2.got.map((m) => [m.body, m.deliveryAttempt])).toEqual(bodies.slice(15).map((b) => [b, 2]));
+    // acks received are counted by the next call that reads the group, long before they would be
+    // applied on their own (PUSH_ACK_FLUSH_MS is 2 s in these tests; 300 ms is ample for the frames to arrive)
+    for (const m of c2.got) c2.ws.send(JSON.stringify({ type: 'ack', receiptHandles: [m.receiptHandle] }));
+    await sleep(300);
+    expect((await call('GET', `/v1/groups/${group}`)).json).toMatchObject({ lag: 0, queues: [{ inflight: 0, retrying: 0 }] });
+    const trace = (await call('GET', `/v1/topics/${topic}/messages/${c1.got[0].messageId}/trace`)).json.events.map((e: Json) => e.type);
+    expect(trace).toEqual(['PUBLISHED', 'DELIVERED', 'ACKED']);
+    c2.ws.close(1000, 'done');
+    await sleep(100);
+  });
+});
