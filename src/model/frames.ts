@@ -16,10 +16,13 @@ export type BrokerControl =
   | { type: 'credit'; n: number }
   /** give back unused credit (the broker answers {"type":"returned","n"}) so that a busier queue can use it */
   | { type: 'reclaim' }
-  | { type: 'ack'; receiptHandles: string[] }
-  | { type: 'nack'; receiptHandles: string[]; delayMs?: number };
-// Broker to relay: {"type":"handles","h":[...]} then the {"type":"messages",...} frame it describes
-// (relayed unparsed), {"type":"hungry"}, {"type":"returned","n"}, and error frames (relayed).
+  /** `credit`: credit granted with the ack (one frame where there would be two) */
+  | { type: 'ack'; receiptHandles: string[]; credit?: number }
+  | { type: 'nack'; receiptHandles: string[]; delayMs?: number; credit?: number };
+// Broker to relay: `{"type":"handles","h":[...]}\n{"type":"messages",...}`, one frame whose first
+// line names the receipt handles of the messages frame after it (relayed unparsed: JSON text has no
+// raw newline), {"type":"hungry"}, {"type":"returned","n"}, and error frames (relayed).
+export const HANDLES_PREFIX = '{"type":"handles"';
 
 /** Correlates a send with its answer: the client's choice, echoed back. */
 export const SendId = z.union([z.string().min(1).max(64), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]);

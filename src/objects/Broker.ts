@@ -851,10 +851,7 @@ export class Broker extends DurableObject<Env> {
     let f: BrokerControl;
     try { f = JSON.parse(typeof data === 'string' ? data : new TextDecoder().decode(data)); } catch { return; }
     if (f.type === 'credit') {
-      st.credit += Math.max(0, Math.floor(f.n));
-      st.hungry = false;
-      ws.serializeAttachment(st);
-      this.pump();
+      this.addCredit(ws, st, f.n);
       return;
     }
     if (f.type === 'reclaim') {
@@ -865,6 +862,18 @@ export class Broker extends DurableObject<Env> {
       return;
     }
     if (f.type !== 'ack' && f.type !== 'nack') return;
+    this.settleFrame(ws, st, f);
+    if (f.credit !== undefined) this.addCredit(ws, st, f.credit); // after the acks: pump sees them
+  }
+
+  private addCredit(ws: WebSocket, st: SocketState, n: number): void {
+    st.credit += Math.max(0, Math.floor(n) || 0);
+    st.hungry = false;
+    ws.serializeAttachment(st);
+    this.pump();
+  }
+
+  private settleFrame(ws: WebSocket, st: SocketState, f: Extract<BrokerControl, { type: 'ack' | 'nack' }>): void {
     const cfg = this.consume.configOf(st.key);
     if (!cfg || !this.route) return;
     const group = { ...cfg, name: st.group } as GroupConfig;
@@ -973,9 +982,8 @@ export class Broker extends DurableObject<Env> {
           const before = this.consume.nextOf(st.key);
           const batch = this.txn(() => this.deliver(st.key, st.credit, pred, cfg.invisibleMs, st.connId, now, st.consumerId));
           if (batch.length) {
-            // the handles first, so that the relay forwards the big frame without parsing it
-            ws.send(JSON.stringify({ type: 'handles', h: batch.map((m) => m.receiptHandle) }));
-            ws.send(JSON.stringify({ type: 'messages', messages: batch }));
+            // the handles on a first line, so that the relay forwards the big frame without parsing it
+            ws.send(`${JSON.stringify({ type: 'handles', h: batch.map((m) => m.receiptHandle) })}\n${JSON.stringify({ type: 'messages', messages: batch })}`);
             st.credit -= batch.length;
             ws.serializeAttachment(st);
           }

@@ -11,7 +11,7 @@
  */
 import { ApiError } from '../model/errors';
 import { decodeReceiptHandle } from '../model/ids';
-import { ClientFrame } from '../model/frames';
+import { ClientFrame, HANDLES_PREFIX } from '../model/frames';
 import { LIMITS } from '../model/limits';
 import type { TopicRoute } from '../objects/names';
 import { describeIssues, deeperThan } from './validate';
@@ -19,8 +19,6 @@ import { describeIssues, deeperThan } from './validate';
 export interface Upstream {
   ws: WebSocket;
   granted: number;
-  /** the receipt handles of the `messages` frame that comes next (the broker sends them first) */
-  next?: string[];
 }
 
 const MAX_FRAME_BYTES = LIMITS.controlRequestBytesMax;
@@ -30,6 +28,8 @@ export class Relay {
   private hungry = new Set<number>();
   private reclaiming = new Set<number>();
   private closed = false;
+  /** while a client frame is handled, credit granted per queue, sent with its acks in one frame */
+  private grants: Map<number, number> | null = null;
 
   constructor(private client: WebSocket, private up: Upstream[], private topic: TopicRoute, private budget: number) {}
 
@@ -55,7 +55,8 @@ export class Relay {
     if (n <= 0 || this.closed) return;
     this.up[q].granted += n;
     this.hungry.delete(q);
-    this.up[q].ws.send(JSON.stringify({ type: 'credit', n }));
+    if (this.grants) this.grants.set(q, (this.grants.get(q) ?? 0) + n);
+    else this.up[q].ws.send(JSON.stringify({ type: 'credit', n }));
   }
 
   /** Hands free credit to hungry brokers first, else to the queue it came back from. */
@@ -70,6 +71,13 @@ export class Relay {
       }
     }
     if (free > 0 && from !== undefined) this.grant(from, free);
+  }
+
+  /** Runs `fn` with the credit it grants collected per queue instead of sent. */
+  private collectGrants(fn: () => void): Map<number, number> {
+    const grants = (this.grants = new Map<number, number>());
+    try { fn(); } finally { this.grants = null; }
+    return grants;
   }
 
   /** Asks the brokers that hold credit and have nothing to send for it back (answered by `returned`). */
@@ -87,21 +95,23 @@ export class Relay {
 
   private fromBroker(q: number, data: unknown): void {
     if (typeof data !== 'string') return;
-    const u = this.up[q];
     // a messages frame (up to maxInflight messages) is relayed as the broker encoded it, unparsed:
-    // the broker sent its receipt handles just before, in a small `handles` frame
-    if (u.next && data.startsWith('{"type":"messages"')) {
-      this.sent(q, u.next);
-      u.next = undefined;
-      this.client.send(data);
-      return;
+    // its receipt handles come on a first line of their own
+    if (data.startsWith(HANDLES_PREFIX)) {
+      const nl = data.indexOf('\n');
+      if (nl > 0) {
+        let h: unknown;
+        try { h = (JSON.parse(data.slice(0, nl)) as { h?: unknown }).h; } catch { return; }
+        if (!Array.isArray(h)) return;
+        this.sent(q, h as string[]);
+        this.client.send(data.slice(nl + 1));
+        return;
+      }
     }
-    let f: { type?: string; messages?: { receiptHandle: string }[]; h?: string[] };
+    let f: { type?: string; messages?: { receiptHandle: string }[] };
     try { f = JSON.parse(data); } catch { return; }
-    if (f.type === 'handles' && Array.isArray(f.h)) {
-      u.next = f.h;
-    } else if (f.type === 'messages' && f.messages) {
-      this.sent(q, f.messages.map((m) => m.receiptHandle)); // a broker that sends no handles frame
+    if (f.type === 'messages' && f.messages) {
+      this.sent(q, f.messages.map((m) => m.receiptHandle)); // a messages frame without its handles line
       this.client.send(data);
     } else if (f.type === 'hungry') {
       this.hungry.add(q);
@@ -142,12 +152,16 @@ export class Relay {
         byQueue.set(d.queueId, l);
         if (this.inflight.delete(h)) from.set(d.queueId, (from.get(d.queueId) ?? 0) + 1);
       }
+      // freed credit: hungry brokers first, then back to the queues the acked messages came from;
+      // a queue that gets both acks and credit gets them in one frame
+      const grants = this.collectGrants(() => { for (const [q] of from) this.distribute(q); });
       for (const [q, hs] of byQueue) {
+        const credit = grants.get(q);
+        grants.delete(q);
         this.up[q].ws.send(JSON.stringify(f.type === 'nack'
-          ? { type: 'nack', receiptHandles: hs, delayMs: f.delayMs } : { type: 'ack', receiptHandles: hs }));
+          ? { type: 'nack', receiptHandles: hs, delayMs: f.delayMs, credit } : { type: 'ack', receiptHandles: hs, credit }));
       }
-      // freed credit: hungry brokers first, then back to the queues the acked messages came from
-      for (const [q] of from) this.distribute(q);
+      for (const [q, n] of grants) this.up[q].ws.send(JSON.stringify({ type: 'credit', n }));
       if (bad.length) this.error('INVALID_RECEIPT_HANDLE', `${bad.length} receipt handle(s) are not of this topic: ${bad.slice(0, 3).join(', ')}`);
     } catch (e) {
       if (e instanceof ApiError) this.error(e.code, e.message);
