@@ -13,8 +13,9 @@
 // --no-bundle, with its own dev registry: other wrangler sessions and edits or `npm install`s
 // made meanwhile on this machine would otherwise make wrangler reload the Worker mid-measurement.
 // Results: bench/out/<phase>-<time>.json (+ .md), and a markdown summary on stdout; a run of every
-// phase (no --phases) also writes it to bench/RESULTS.md. The server is built from
-// bench/lib/cost-entry.ts (src/index.ts plus request counters and GET /__bench/cost, for the cost phase).
+// phase (no --phases) also writes it to bench/RESULTS.md. The server runs src/index.ts as shipped,
+// except for the cost phase, which restarts it built from bench/lib/cost-entry.ts (src/index.ts plus
+// request counters and GET /__bench/cost).
 // Peers for the compare phase: bench/lib/peers.mjs (env BENCH_PEERS=none skips them).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -134,21 +135,30 @@ let serverCpu = () => null;
 let failed = false;
 const summaries = [];
 try {
-  if (!url) {
-    const logFile = join(outDir, `wrangler-${stamp}.log`);
-    log(`starting wrangler dev (log: ${logFile})`);
-    server = await startServer({ root: ROOT, logFile, entry: join(ROOT, 'bench', 'lib', 'cost-entry.ts') });
+  // Every phase but cost measures the Worker as shipped (src/index.ts); cost needs the build with
+  // request counters (bench/lib/cost-entry.ts, whose stub wrappers cost about 5% of CPU), so the
+  // server is restarted with it for that phase.
+  let serverEntry;
+  const ensureServer = async (entry) => {
+    if (server && serverEntry === entry) return;
+    await stopServer();
+    const logFile = join(outDir, `wrangler-${stamp}${entry ? '-counting' : ''}.log`);
+    log(`starting wrangler dev${entry ? ' (build with request counters)' : ''} (log: ${logFile})`);
+    server = await startServer({ root: ROOT, logFile, entry });
+    serverEntry = entry;
     url = server.url;
     const pgid = server.pgid;
     serverCpu = () => groupCpuSec(pgid);
     serverCpu.procs = () => groupProcs(pgid);
-    code.sourceHash = server.sourceHash;
+    if (!entry) code.sourceHash = server.sourceHash;
     log(`server ${url} healthy after ${server.startMs} ms (sources copied and state kept in ${server.dir})`);
-  } else {
+  };
+  if (url) {
     url = url.replace(/\/+$/, '');
     log(`using the running server at ${url} (its CPU is not measured)`);
   }
   for (const name of phases) {
+    if (!urlFlag) await ensureServer(name === 'cost' ? join(ROOT, 'bench', 'lib', 'cost-entry.ts') : null);
     const phase = await PHASES[name]();
     const opts = phaseOptions(phase.defaults);
     log(`phase ${name}: ${JSON.stringify(opts)}`);
