@@ -1,7 +1,7 @@
 /** WebSocket frames a client may send (API.md "Push over WebSocket"). */
 import { z } from '@hono/zod-openapi';
 import { LIMITS } from './limits';
-import { MessageInput } from './schemas';
+import { bodyOnly, MessageInput } from './schemas';
 
 const Handles = z.array(z.string().min(1).max(512)).min(1).max(LIMITS.ackHandlesMax);
 
@@ -35,3 +35,15 @@ export const SendFrame = z.object({
   messages: z.array(MessageInput).min(1).max(LIMITS.batchMessagesMax),
 }).strict();
 export type SendFrame = z.infer<typeof SendFrame>;
+
+/** SendFrame.safeParse, with a fast path for frames of body-only messages (see `bodyOnly`). */
+export function parseSendFrame(v: unknown): { success: true; data: SendFrame } | ReturnType<typeof SendFrame.safeParse> {
+  if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+    const f = v as Record<string, unknown>;
+    if (f.type === 'send' && Object.keys(f).length === 3 && Array.isArray(f.messages) && f.messages.length >= 1
+      && f.messages.length <= LIMITS.batchMessagesMax && SendId.safeParse(f.id).success && bodyOnly(f.messages)) {
+      return { success: true, data: f as SendFrame };
+    }
+  }
+  return SendFrame.safeParse(v);
+}

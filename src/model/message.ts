@@ -28,12 +28,14 @@ export interface Rec {
 
 export interface Outgoing { rec: Rec; dedupId?: string; size: number }
 
+const ASCII = /^[\x00-\x7f]*$/;
 /**
  * UTF-8 length of a string without encoding it (produce sizes every body, tag, key and property:
  * encoding only to count allocated a copy of each). A lone surrogate counts 3, as TextEncoder
  * encodes it (U+FFFD).
  */
 export function byteLen(s: string): number {
+  if (ASCII.test(s)) return s.length; // the common case, in native code
   let n = s.length;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);

@@ -5,7 +5,7 @@ import type { Env } from '../env';
 import { access } from '../worker/auth';
 import { ApiError } from '../model/errors';
 import { LIMITS } from '../model/limits';
-import { MessageInput, ProduceBatch, ProduceResult } from '../model/schemas';
+import { bodyOnly, MessageInput, ProduceBatch, ProduceResult } from '../model/schemas';
 import { topicOr404 } from '../worker/catalog-cache';
 import { produceTo } from '../worker/produce';
 import { ProduceChannel } from '../worker/produce-channel';
@@ -59,6 +59,7 @@ async function readMessages(c: Context): Promise<MessageInput[]> {
     if (Array.isArray(arr) && arr.length > LIMITS.batchMessagesMax) {
       throw new ApiError('BATCH_TOO_LARGE', `the batch has ${arr.length} messages; the limit is ${LIMITS.batchMessagesMax} per request`);
     }
+    if (Array.isArray(arr) && arr.length > 0 && Object.keys(v).length === 1 && bodyOnly(arr)) return arr;
     return check(ProduceBatch, v).messages;
   }
   return [check(MessageInput, v)];

@@ -12,7 +12,7 @@
  */
 import type { Env } from '../env';
 import { ApiError } from '../model/errors';
-import { SendFrame, type SendId } from '../model/frames';
+import { parseSendFrame, type SendId } from '../model/frames';
 import { LIMITS } from '../model/limits';
 import type { Produced } from '../objects/Broker';
 import type { TopicRoute } from '../objects/names';
@@ -70,7 +70,7 @@ export class ProduceChannel {
       const rawId = v && typeof v === 'object' ? (v as { id?: unknown }).id : undefined;
       if ((typeof rawId === 'string' && rawId.length > 0 && rawId.length <= 64) || (Number.isSafeInteger(rawId) && (rawId as number) >= 0)) id = rawId as SendId;
       if (deeperThan(v, LIMITS.jsonDepthMax + 4)) throw new ApiError('BAD_REQUEST', `the frame is nested deeper than ${LIMITS.jsonDepthMax} levels`);
-      const r = SendFrame.safeParse(v);
+      const r = parseSendFrame(v);
       if (!r.success) {
         throw new ApiError('BAD_REQUEST', `bad frame: ${describeIssues(r.error)}; send {"type":"send","id":1,"messages":[{"body":"..."}]}`);
       }
