@@ -884,8 +884,10 @@ export class Broker extends DurableObject<Env> {
       if (!d || d.queueId !== this.route.queueId || d.incarnation !== this.route.topic.incarnation) { invalid++; continue; }
       refs.push({ leaseId: d.leaseId, offset: d.offset, attempt: d.attempt, groupHash: d.groupHash });
     }
-    if (f.type === 'ack' && !this.fifo.any(st.key)) {
-      // applied with the other acks of the next ACK_FLUSH_MS (FIFO groups at once: an ack releases the next message)
+    const own = hash32(st.key);
+    if (f.type === 'ack' && refs.every((r) => r.groupHash === own) && !this.fifo.any(st.key)) {
+      // applied with the other acks of the next ACK_FLUSH_MS; at once in a FIFO group (an ack
+      // releases the next message) and for handles of another state key (answered INVALID now)
       this.reportInvalid(ws, invalid);
       if (refs.length) this.acks.push({ ws, group, refs, at: Date.now() });
       this.ackTimer ??= setTimeout(() => this.flushAcks(), this.ackFlushMs);
