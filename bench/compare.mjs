@@ -10,7 +10,7 @@
 //     pull drain:  CONSUMERS loops of receive (≤ RECEIVE_MAX) + ack, until N acked
 //     produce ws:  N more with the SDK's ProducerStream (docs/api.md, one WebSocket): one message per
 //                  send() call, WS_WINDOW calls unanswered, like the peers' 1,000 publishes in flight
-//                  (the stream puts the calls of one event-loop turn in one frame; idempotent: false,
+//                  (the stream sends the calls of one event-loop turn in frames of up to 256; idempotent: false,
 //                  as the peers do not deduplicate); then WS_RAW_N as raw frames of one message each
 //     produce single: 1 message per POST over SINGLE_CONNS connections, closed loop, SINGLE_SECONDS
 //     health:      GET /v1/health over SINGLE_CONNS connections, closed loop (the Worker's request rate
@@ -536,7 +536,7 @@ export function compareMarkdown(r) {
     ...rows.map((x) => `| ${x.join(' | ')} |`),
     '',
     `- edgemq: batched = ${c.compareBatch} messages per POST over ${c.compareProduceConns} keep-alive connections (undici Pool); ` +
-      `over WebSocket = the SDK's ProducerStream on one produce channel (docs/api.md), one message per send() call, ${fmt(c.compareWsWindow)} calls unanswered (idempotent: false, as the peers do not deduplicate; the stream puts the calls of one event-loop turn in one frame, and the Worker coalesces what waits for a queue into one append); ` +
+      `over WebSocket = the SDK's ProducerStream on one produce channel (docs/api.md), one message per send() call, ${fmt(c.compareWsWindow)} calls unanswered (idempotent: false, as the peers do not deduplicate; the stream sends the calls of one event-loop turn in frames of up to 256, and the Worker coalesces what waits for a queue into one append); ` +
       `raw = ${fmt(c.compareWsRawN)} messages as frames of one message each, ${fmt(c.compareWsWindow)} in flight (no coalescing in the client); single = 1 message per POST over ${c.compareSingleConns} connections, ${c.compareSingleSeconds} s; ` +
       `push drain = one WebSocket, maxInflight ${c.compareInflight}, each frame acked at once with one ack frame, timed until the group reports lag 0 and nothing in flight; ` +
       `pull drain = ${c.compareConsumers} loops of receive (≤ ${c.compareReceiveMax}) + ack; latency = ${fmt(c.compareLatN)} single-message POSTs at ${fmt(c.compareRate)}/s to a running push consumer.`,

@@ -139,10 +139,11 @@ try {
   // request counters (bench/lib/cost-entry.ts, whose stub wrappers cost about 5% of CPU), so the
   // server is restarted with it for that phase.
   let serverEntry;
+  let starts = 0;
   const ensureServer = async (entry) => {
     if (server && serverEntry === entry) return;
     await stopServer();
-    const logFile = join(outDir, `wrangler-${stamp}${entry ? '-counting' : ''}.log`);
+    const logFile = join(outDir, `wrangler-${stamp}-${++starts}${entry ? '-counting' : ''}.log`);
     log(`starting wrangler dev${entry ? ' (build with request counters)' : ''} (log: ${logFile})`);
     server = await startServer({ root: ROOT, logFile, entry });
     serverEntry = entry;
