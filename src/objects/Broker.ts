@@ -1089,7 +1089,7 @@ export class Broker extends DurableObject<Env> {
     this.setMeta('dropped', '1');
     this.dropped = true;
     this.alarmAt = null;
-    this.consume.resync();
+    this.reload(); // what was kept in memory about the deleted storage
   }
 
   // ---- due work ------------------------------------------------------------------------------

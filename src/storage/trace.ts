@@ -5,7 +5,8 @@
  * row. So tracing costs rows per flush, not per message or per request (see docs/operations.md).
  * The host flushes every ~250 ms, and every read here flushes first, so a read in the same object
  * sees every event; events still buffered when the object crashes are lost (the messages and
- * their consume state never are: they are written in the operation's own transaction).
+ * their consume state are written in the operation's own transaction; push acks, applied within
+ * 10 ms, are the exception: see the Broker).
  *
  * PUBLISHED is not stored: the segment's store time is the event. Pending (scheduled, half)
  * messages trace under negative buckets keyed by their sequence.

@@ -588,6 +588,18 @@ describe('fuzz: credentials', () => {
 });
 
 describe('fuzz: WebSocket frames', () => {
+  /** Upgrades `url` (must answer 101) and collects the socket's JSON frames and its close code. */
+  const openSocket = async (url: string) => {
+    const res = await send(url, { headers: { Upgrade: 'websocket' } });
+    expect(res.status).toBe(101);
+    const ws = res.webSocket!;
+    const frames: Json[] = [];
+    let closed: number | null = null;
+    ws.addEventListener('message', (e) => frames.push(JSON.parse(e.data as string)));
+    ws.addEventListener('close', (e) => { closed = e.code; });
+    ws.accept();
+    return { ws, frames, closed: () => closed };
+  };
   /** Polls until `cond` holds (up to 2-3 s) and fails with `what` if it never does. */
   const waitFor = async (cond: () => boolean, what: string, tries = 200) => {
     for (let i = 0; i < tries && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
@@ -596,14 +608,7 @@ describe('fuzz: WebSocket frames', () => {
 
   it('answers every bad frame with an error frame, keeps the socket open, and changes nothing', async () => {
     const f = await fixture();
-    const res = await send(`${BASE}/v1/topics/${f.topic}/subscriptions/${uniq('ws')}/ws?consumerId=fz&maxInflight=8`, { headers: { Upgrade: 'websocket' } });
-    expect(res.status).toBe(101);
-    const ws = res.webSocket!;
-    const frames: Json[] = [];
-    let closed: number | null = null;
-    ws.addEventListener('message', (e) => frames.push(JSON.parse(e.data as string)));
-    ws.addEventListener('close', (e) => { closed = e.code; });
-    ws.accept();
+    const { ws, frames, closed } = await openSocket(`${BASE}/v1/topics/${f.topic}/subscriptions/${uniq('ws')}/ws?consumerId=fz&maxInflight=8`);
     // the group's first delivery (its own leases) settles before the snapshot
     await waitFor(() => frames.some((x) => x.type === 'messages'), 'the first push');
     await new Promise((r) => setTimeout(r, 100));
@@ -629,8 +634,8 @@ describe('fuzz: WebSocket frames', () => {
       const errors = frames.filter((x) => x.type === 'error').length;
       ws.send(data);
       sent++;
-      await waitFor(() => frames.filter((x) => x.type === 'error').length > errors || closed !== null, `an error frame for ${String(data).slice(0, 200)}`);
-      expect(closed, `closed after ${String(data).slice(0, 200)}`).toBeNull();
+      await waitFor(() => frames.filter((x) => x.type === 'error').length > errors || closed() !== null, `an error frame for ${String(data).slice(0, 200)}`);
+      expect(closed(), `closed after ${String(data).slice(0, 200)}`).toBeNull();
       const err = frames.filter((x) => x.type === 'error')[errors];
       expect(Object.keys(err).sort()).toEqual(['code', 'message', 'type']);
       expect(err.code).toMatch(/^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$/);
@@ -652,14 +657,7 @@ describe('fuzz: WebSocket frames', () => {
     const topic = uniq('fzp');
     await must('POST', '/v1/topics', { name: topic, queues: 2, maxMessageBytes: 4096 });
     const stored = async () => ((await must('GET', `/v1/topics/${topic}`)).queueStatus as Json[]).reduce((n, q) => n + q.maxOffset, 0);
-    const res = await send(`${BASE}/v1/topics/${topic}/messages/ws`, { headers: { Upgrade: 'websocket' } });
-    expect(res.status).toBe(101);
-    const ws = res.webSocket!;
-    const answers: Json[] = [];
-    let closed: number | null = null;
-    ws.addEventListener('message', (e) => answers.push(JSON.parse(e.data as string)));
-    ws.addEventListener('close', (e) => { closed = e.code; });
-    ws.accept();
+    const { ws, frames: answers, closed } = await openSocket(`${BASE}/v1/topics/${topic}/messages/ws`);
     const seed = { type: 'send', id: 1, messages: [{ body: 'x', tag: 't', keys: ['k'], properties: { p: 'v' } }] };
     const frame: fc.Arbitrary<string | Uint8Array> = fc.oneof(
       mutated(seed).map((v) => JSON.stringify(v)),
@@ -678,8 +676,8 @@ describe('fuzz: WebSocket frames', () => {
     await fc.assert(fc.asyncProperty(frame, async (data) => {
       const n = answers.length;
       ws.send(data);
-      await waitFor(() => answers.length > n || closed !== null, `an answer to ${String(data).slice(0, 200)}`, 300);
-      expect(closed, `closed after ${String(data).slice(0, 200)}`).toBeNull();
+      await waitFor(() => answers.length > n || closed() !== null, `an answer to ${String(data).slice(0, 200)}`, 300);
+      expect(closed(), `closed after ${String(data).slice(0, 200)}`).toBeNull();
       expect(answers.length, `one answer to ${String(data).slice(0, 200)}`).toBe(n + 1);
       const a = answers[n];
       if (a.type === 'sent') {

@@ -41,6 +41,19 @@ async function until<T>(what: string, fn: () => Promise<T>, done: (v: T) => bool
   }
 }
 
+/** Subscribes over WebSocket (`path` a .../ws URL path); collects the pushed messages and the close code. */
+async function openPush(path: string) {
+  const res = await SELF.fetch(`${BASE}${path}`, { headers: { Upgrade: 'websocket' } });
+  expect(res.status).toBe(101);
+  const ws = res.webSocket!;
+  const got: Json[] = [];
+  let closed: number | null = null;
+  ws.addEventListener('message', (e) => { const f = JSON.parse(e.data as string); if (f.type === 'messages') got.push(...f.messages); });
+  ws.addEventListener('close', (e) => { closed = e.code; });
+  ws.accept();
+  return { ws, got, closed: () => closed };
+}
+
 /** Resets the object as the runtime would; the call that does it fails, as every call in flight does. */
 async function resetObject(stub: Stub): Promise<void> {
   const err = await runInDurableObject(stub, (_i, state) => { state.abort('reset by the test'); }).then(() => null, (e: unknown) => e);
@@ -221,17 +234,7 @@ describe('a Broker reset in the middle of a delivery', () => {
   it('closes push sockets and gives their unacked messages back at once', async () => {
     const { topic, group, stub } = await topicWithGroup(600_000); // invisibility far away: only the reset can return them
     const path = `/v1/topics/${topic}/subscriptions/${group}/ws?consumerId=c1`;
-    const open = async () => {
-      const res = await SELF.fetch(`${BASE}${path}`, { headers: { Upgrade: 'websocket' } });
-      expect(res.status).toBe(101);
-      const ws = res.webSocket!;
-      const got: Json[] = [];
-      let closed: number | null = null;
-      ws.addEventListener('message', (e) => { const f = JSON.parse(e.data as string); if (f.type === 'messages') got.push(...f.messages); });
-      ws.addEventListener('close', (e) => { closed = e.code; });
-      ws.accept();
-      return { ws, got, closed: () => closed };
-    };
+    const open = () => openPush(path);
     const c1 = await open();
     expect((await call('POST', `/v1/topics/${topic}/messages`, { messages: [{ body: 'x' }, { body: 'y' }] })).status).toBe(201);
     await until('two pushed messages', async () => c1.got.length, (n) => n === 2);
@@ -261,15 +264,7 @@ describe('push acks, applied together', () => {
     const group = uniq('g');
     expect((await call('POST', `/v1/topics`, { name: topic, queues: 1 })).status).toBe(201);
     expect((await call('PUT', `/v1/groups/${group}`, { retryPolicy: NO_BACKOFF })).status).toBe(201);
-    const open = async (consumerId: string) => {
-      const res = await SELF.fetch(`${BASE}/v1/topics/${topic}/subscriptions/${group}/ws?consumerId=${consumerId}`, { headers: { Upgrade: 'websocket' } });
-      expect(res.status).toBe(101);
-      const ws = res.webSocket!;
-      const got: Json[] = [];
-      ws.addEventListener('message', (e) => { const f = JSON.parse(e.data as string); if (f.type === 'messages') got.push(...f.messages); });
-      ws.accept();
-      return { ws, got };
-    };
+    const open = (consumerId: string) => openPush(`/v1/topics/${topic}/subscriptions/${group}/ws?consumerId=${consumerId}`);
     const c1 = await open('c1');
     const bodies = Array.from({ length: 20 }, (_, i) => `m${i}`);
     expect((await call('POST', `/v1/topics/${topic}/messages`, { messages: bodies.map((body) => ({ body })) })).status).toBe(201);
