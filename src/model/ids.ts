@@ -15,6 +15,11 @@ export function encodeMessageId(p: MessageIdParts): string {
   return `${p.incarnation}${hex(p.queueId, 2)}${p.kind}${hex(p.seq, 13)}`;
 }
 
+/** The id of the message at offset `off` of a queue's log (of the topic's incarnation). */
+export function logMessageId(incarnation: string, queueId: number, off: number): string {
+  return encodeMessageId({ incarnation, queueId, kind: IdKind.Log, seq: off });
+}
+
 export function decodeMessageId(id: string): MessageIdParts | null {
   if (!/^[0-9A-F]{8}[0-9A-F]{2}[012][0-9A-F]{13}$/.test(id)) return null;
   return {

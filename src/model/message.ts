@@ -28,6 +28,32 @@ export interface Rec {
 
 export interface Outgoing { rec: Rec; dedupId?: string; size: number }
 
+/**
+ * Records on their way into a queue's log, as the RPC to the Broker carries them: each one's JSON
+ * text (as the log stores it), so the call clones an array of strings, not an object per message.
+ * Cloning the objects was about a tenth of a batched produce's CPU. Keys ride beside, by index:
+ * the Broker indexes them.
+ */
+export interface PackedRecords { json: string[]; sizes: number[]; keys: [index: number, keys: string[]][] }
+
+/**
+ * The packed form of messages bound for a queue's log, or null when one needs the Broker's
+ * per-message handling: a dedupId (looked up and remembered) or a due time (held by the schedule).
+ */
+export function packRecords(out: Outgoing[]): PackedRecords | null {
+  const json = new Array<string>(out.length);
+  const sizes = new Array<number>(out.length);
+  const keys: [number, string[]][] = [];
+  for (let i = 0; i < out.length; i++) {
+    const { rec, dedupId, size } = out[i];
+    if (dedupId !== undefined || rec.da !== undefined) return null;
+    json[i] = JSON.stringify(rec);
+    sizes[i] = size;
+    if (rec.k) keys.push([i, rec.k]);
+  }
+  return { json, sizes, keys };
+}
+
 const ASCII = /^[\x00-\x7f]*$/;
 /**
  * UTF-8 length of a string without encoding it (produce sizes every body, tag, key and property:

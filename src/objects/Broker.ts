@@ -7,10 +7,10 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../env';
 import { fail, type Failure } from '../model/errors';
 import { compileFilter, filterKey, parseFilterKey, type FilterSpec, type Predicate } from '../model/filter';
-import { decodeReceiptHandle, encodeMessageId, encodeReceiptHandle, hash32, IdKind } from '../model/ids';
+import { decodeReceiptHandle, encodeMessageId, encodeReceiptHandle, hash32, IdKind, logMessageId } from '../model/ids';
 import type { BrokerControl } from '../model/frames';
 import { LIMITS } from '../model/limits';
-import { bodyOf, ENC_NAME, type Outgoing, type Rec } from '../model/message';
+import { bodyOf, ENC_NAME, type Outgoing, type PackedRecords, type Rec } from '../model/message';
 import type { ConsumeFrom, GroupConfig, ResetTarget } from '../model/schemas';
 import { CommitLog, type LogEntry, type LogStatus } from '../storage/commitlog';
 import { ConsumeState, type ConsumeConfig, type Item, type Taken } from '../storage/consume';
@@ -217,7 +217,18 @@ export class Broker extends DurableObject<Env> {
   private append(recs: (Rec & { i?: string })[], sizes: number[], now: number): { base: number; ts: number } {
     const r = this.log.append(recs, sizes, now);
     recs.forEach((rec, k) => { if (rec.k) this.keys.add(rec.k, r.base + k); });
-    this.stats.countProduced(recs.length, now);
+    return this.appended(r, recs.length, now);
+  }
+
+  /** append() for records the Worker packed (the produce path). */
+  private appendPacked(p: PackedRecords, now: number): { base: number; ts: number } {
+    const r = this.log.appendJson(p.json, p.sizes, now);
+    for (const [k, keys] of p.keys) this.keys.add(keys, r.base + k);
+    return this.appended(r, p.json.length, now);
+  }
+
+  private appended(r: { base: number; ts: number }, n: number, now: number): { base: number; ts: number } {
+    this.stats.countProduced(n, now);
     this.lastActive = now;
     this.armAlarm(r.ts + this.route!.topic.retentionHours * 3_600_000);
     return r;
@@ -252,7 +263,7 @@ export class Broker extends DurableObject<Env> {
 
   private messageId(off: number, rec: Rec & { i?: string }): string {
     const r = this.route!;
-    return rec.i ?? encodeMessageId({ incarnation: r.topic.incarnation, queueId: r.queueId, kind: IdKind.Log, seq: off });
+    return rec.i ?? logMessageId(r.topic.incarnation, r.queueId, off);
   }
 
   /** The public form of a stored message. */
@@ -322,6 +333,19 @@ export class Broker extends DurableObject<Env> {
     this.wake();
     this.pump();
     return { messages: out };
+  }
+
+  /**
+   * produce() for messages without a dedupId or a due time, packed by the Worker (packRecords):
+   * answers the first offset once durable; the ids follow from it (logMessageIds).
+   */
+  async producePacked(route: QueueRoute, p: PackedRecords): Promise<{ base: number } | Failure> {
+    const f = this.enter(route); if (f) return f;
+    const now = Date.now();
+    const { base } = this.txn(() => this.appendPacked(p, now));
+    this.wake();
+    this.pump();
+    return { base };
   }
 
   // ---- consume ---------------------------------------------------------------------------

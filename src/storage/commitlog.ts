@@ -63,6 +63,11 @@ export class CommitLog {
    * Call inside a transaction: the caller's reply must wait for the commit.
    */
   append(recs: StoredRec[], sizes: number[], now: number): { base: number; ts: number } {
+    return this.appendJson(recs.map((r) => JSON.stringify(r)), sizes, now);
+  }
+
+  /** append() for records already in their JSON text (PackedRecords: the produce path). */
+  appendJson(json: string[], sizes: number[], now: number): { base: number; ts: number } {
     const ts = Math.max(now, this.lastTs); // store times never go backwards: time lookups rely on it
     const base = this.end;
     let start = 0;
@@ -75,16 +80,16 @@ export class CommitLog {
         base + start, upto - start, ts, segBytes, `[${parts.join(',')}]`);
       start = upto; chars = 0; segBytes = 0; parts.length = 0;
     };
-    for (let i = 0; i < recs.length; i++) {
-      let json = JSON.stringify(recs[i]);
-      if (json.length > SEGMENT_CHARS) json = JSON.stringify(this.storeBigBody(recs[i], base + i));
-      if (chars + json.length > SEGMENT_CHARS) flush(i);
-      parts.push(json);
-      chars += json.length;
+    for (let i = 0; i < json.length; i++) {
+      let text = json[i];
+      if (text.length > SEGMENT_CHARS) text = JSON.stringify(this.storeBigBody(JSON.parse(text) as StoredRec, base + i));
+      if (chars + text.length > SEGMENT_CHARS) flush(i);
+      parts.push(text);
+      chars += text.length;
       segBytes += sizes[i];
     }
-    flush(recs.length);
-    this.end = base + recs.length;
+    flush(json.length);
+    this.end = base + json.length;
     this.lastTs = ts;
     if (this.bytes !== null) this.bytes += sizes.reduce((a, b) => a + b, 0);
     return { base, ts };

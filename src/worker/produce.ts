@@ -5,9 +5,9 @@
  */
 import type { Env } from '../env';
 import { ApiError, isFailure } from '../model/errors';
-import { hash32 } from '../model/ids';
+import { hash32, logMessageId } from '../model/ids';
 import { LIMITS } from '../model/limits';
-import { prepare, type Outgoing } from '../model/message';
+import { packRecords, prepare, type Outgoing } from '../model/message';
 import type { MessageInput } from '../model/schemas';
 import type { Produced } from '../objects/Broker';
 import { broker, type TopicRoute } from '../objects/names';
@@ -49,14 +49,20 @@ export function splitByQueue(inputs: MessageInput[], prepared: Outgoing[], t: To
   return byQueue;
 }
 
-/** Appends to one queue in one transaction; resolves once durable, with one result per message. */
+/**
+ * Appends to one queue in one transaction; resolves once durable, with one result per message.
+ * Plain messages go packed (packRecords), and their ids follow from the first offset.
+ */
 export async function storeOn(env: Env, t: TopicRoute, q: number, out: Outgoing[]): Promise<Produced[]> {
-  const r = await broker(env, t, q).produce({ topic: t, queueId: q }, out);
+  const route = { topic: t, queueId: q };
+  const packed = packRecords(out);
+  const r = packed ? await broker(env, t, q).producePacked(route, packed) : await broker(env, t, q).produce(route, out);
   if (isFailure(r)) {
     if (r.failure.code === 'TOPIC_NOT_FOUND') forgetTopic(t.name);
     throw new ApiError(r.failure.code, r.failure.message);
   }
-  return r.messages;
+  if ('messages' in r) return r.messages;
+  return out.map((_, k) => ({ messageId: logMessageId(t.incarnation, q, r.base + k), queueId: q, queueOffset: r.base + k }));
 }
 
 /** The REST produce: every part stored concurrently; results in request order. */
