@@ -4,7 +4,8 @@
  */
 import { env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { decodeMessageId, hash32, IdKind } from '../../src/model/ids';
+import { decodeMessageId, hash32, IdKind, logMessageId } from '../../src/model/ids';
+import { packRecords } from '../../src/model/message';
 import type { GroupConfig } from '../../src/model/schemas';
 import type { Broker, ConsumerRef } from '../../src/objects/Broker';
 import { broker, dlqTopicName, type QueueRoute } from '../../src/objects/names';
@@ -111,6 +112,38 @@ describe('produce and receive', () => {
     got.slice(0, 3).forEach((m, i) => expect(m.body === small[i]).toBe(true));
     expect((got[3].body as string).length).toBe(big.length);
     expect(got[3].body === big).toBe(true);
+  });
+
+  it('stores packed records (the produce path) as it stores message objects: same messages, ids, keys', async () => {
+    const a = await setup({}, 'packed-a');
+    const b = await setup({}, 'packed-b');
+    const unit = 'Grüße, 世界 🌍 ';
+    const inputs = [
+      { body: 'plain' }, { body: { json: [1, 2] } }, { body: 'aGk=', encoding: 'base64' as const },
+      { body: 't', tag: 'x', keys: ['k1', 'k2'], properties: { p: 'v' } }, { body: 'g', messageGroup: 'm' },
+      { body: unit.repeat(Math.ceil(700_000 / unit.length)) }, // over a segment: kept in parts
+      { body: 'last', keys: ['k1'] },
+    ];
+    const now = Date.now();
+    const objects = ok(await a.stub.produce(a.route, outgoing(a.route, inputs, now))).messages;
+    const packed = packRecords(outgoing(b.route, inputs, now))!;
+    expect(packed.keys).toEqual([[3, ['k1', 'k2']], [6, ['k1']]]);
+    const { base } = ok(await b.stub.producePacked(b.route, packed));
+    expect(base).toBe(0);
+    expect(objects.map((m) => m.queueOffset)).toEqual(inputs.map((_, k) => base + k));
+    const ids = inputs.map((_, k) => logMessageId(b.route.topic.incarnation, 0, base + k));
+    for (let k = 0; k < inputs.length; k++) {
+      expect(decodeMessageId(objects[k].messageId)).toMatchObject({ kind: IdKind.Log, seq: k });
+      const [x, y] = [ok(await a.stub.getMessage(a.route, { off: k })), ok(await b.stub.getMessage(b.route, { off: k }))];
+      const strip = (m: Record<string, unknown> | null) => { const { messageId: _i, topic: _t, storeTimestamp: _s, groups: _g, ...rest } = m!; return rest; };
+      expect(strip(y)).toEqual(strip(x));
+      expect(y!.messageId).toBe(ids[k]);
+    }
+    const byKey = async (x: typeof a) => ok(await x.stub.query(x.route, { key: 'k1' }, null, 10)).messages.map((m: { queueOffset: number }) => m.queueOffset);
+    expect(await byKey(b)).toEqual(await byKey(a));
+    expect(await byKey(b)).toEqual([3, 6]);
+    expect(packRecords(outgoing(b.route, [{ body: 'd', dedupId: 'x' }]))).toBeNull();
+    expect(packRecords(outgoing(b.route, [{ body: 's', delayMs: 60_000 }]))).toBeNull();
   });
 
   it('skips filtered-out messages and counts them as consumed', async () => {
