@@ -337,7 +337,7 @@ export class Broker extends DurableObject<Env> {
 
   /**
    * produce() for messages without a dedupId or a due time, packed by the Worker (packRecords):
-   * answers the first offset once durable; the ids follow from it (logMessageIds).
+   * answers the first offset once durable; the ids follow from it (logMessageId).
    */
   async producePacked(route: QueueRoute, p: PackedRecords): Promise<{ base: number } | Failure> {
     const f = this.enter(route); if (f) return f;
