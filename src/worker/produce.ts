@@ -55,8 +55,9 @@ export function splitByQueue(inputs: MessageInput[], prepared: Outgoing[], t: To
  */
 export async function storeOn(env: Env, t: TopicRoute, q: number, out: Outgoing[]): Promise<Produced[]> {
   const route = { topic: t, queueId: q };
+  const stub = broker(env, t, q);
   const packed = packRecords(out);
-  const r = packed ? await broker(env, t, q).producePacked(route, packed) : await broker(env, t, q).produce(route, out);
+  const r = packed ? await stub.producePacked(route, packed) : await stub.produce(route, out);
   if (isFailure(r)) {
     if (r.failure.code === 'TOPIC_NOT_FOUND') forgetTopic(t.name);
     throw new ApiError(r.failure.code, r.failure.message);

@@ -63,7 +63,6 @@ export function handleOf(receiptHandle: string): HandleRef {
   return { leaseId: d.leaseId, offset: d.offset, attempt: d.attempt, groupHash: d.groupHash };
 }
 
-/** Runs SQL inside the broker object (to backdate rows, or to look at them). */
 /**
  * Runs SQL in a Broker's storage. A statement that writes (a test moving a deadline, say) is made
  * behind the object's back, so the object then reads again what it keeps in memory about storage,
