@@ -3,13 +3,25 @@ import { z } from '@hono/zod-openapi';
 import { LIMITS } from './limits';
 import { bodyOnly, MessageInput } from './schemas';
 
-const Handles = z.array(z.string().min(1).max(512)).min(1).max(LIMITS.ackHandlesMax);
+const Handles = z.array(z.string().min(1).max(512)).min(1).max(LIMITS.ackHandlesMax); // plainAck mirrors it
 
 export const ClientFrame = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ack'), receiptHandles: Handles }).strict(),
   z.object({ type: z.literal('nack'), receiptHandles: Handles, delayMs: z.number().int().min(0).max(LIMITS.nackDelayMsMax).optional() }).strict(),
 ]);
 export type ClientFrame = z.infer<typeof ClientFrame>;
+
+/**
+ * Whether `v` is a plain ack, the frame a push consumer sends for every batch it gets, checked
+ * as ClientFrame would check it: the relay's hot path skips zod for it.
+ */
+export function plainAck(v: unknown): v is ClientFrame {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const f = v as Record<string, unknown>;
+  const hs = f.receiptHandles;
+  return f.type === 'ack' && Object.keys(f).length === 2 && Array.isArray(hs) && hs.length >= 1 && hs.length <= LIMITS.ackHandlesMax
+    && hs.every((h) => typeof h === 'string' && h.length >= 1 && h.length <= 512);
+}
 
 /** Frames between the relay and a Broker (internal). */
 export type BrokerControl =

@@ -204,10 +204,14 @@ export class Broker extends DurableObject<Env> {
     this.sql.exec('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)', k, v);
   }
 
-  /** Every call carries the topic's current route; keep it (the alarm needs it) when it changed. */
-  private enter(route: QueueRoute): Failure | null {
+  /**
+   * Every call carries the topic's current route; keep it (the alarm needs it) when it changed.
+   * Every call sees the push acks already received, but for produce (`acks: false`): an append
+   * does not depend on them, and leaving them to their timer settles more of them at once.
+   */
+  private enter(route: QueueRoute, acks = true): Failure | null {
     if (this.dropped) return fail('TOPIC_NOT_FOUND', `topic "${route.topic.name}" does not exist`);
-    this.flushAcks(); // every call sees the acks already received
+    if (acks) this.flushAcks();
     const json = JSON.stringify(route);
     if (json !== this.routeJson) { this.setMeta('route', json); this.route = route; this.routeJson = json; }
     return null;
@@ -242,7 +246,7 @@ export class Broker extends DurableObject<Env> {
     if (this.traceTimer !== null && !soon) return;
     if (this.traceTimer !== null) clearTimeout(this.traceTimer);
     // never inside the caller's transaction: the flush runs as its own event
-    this.traceTimer = setTimeout(() => this.flushTrace(), soon ? 0 : TRACE_FLUSH_MS);
+    this.traceTimer = setTimeout(() => { this.traceTimer = null; this.flushTrace(); }, soon ? 0 : TRACE_FLUSH_MS);
   }
 
   /** Writes the buffered trace events (one row per bucket) in a transaction of their own. */
@@ -287,7 +291,7 @@ export class Broker extends DurableObject<Env> {
 
   /** Appends the messages in one transaction; answers only once they are durable. */
   async produce(route: QueueRoute, msgs: Outgoing[]): Promise<{ messages: Produced[] } | Failure> {
-    const f = this.enter(route); if (f) return f;
+    const f = this.enter(route, false); if (f) return f;
     const now = Date.now();
     const window = route.topic.dedupWindowMs;
     const out = this.txn(() => {
@@ -340,7 +344,7 @@ export class Broker extends DurableObject<Env> {
    * answers the first offset once durable; the ids follow from it (logMessageId).
    */
   async producePacked(route: QueueRoute, p: PackedRecords): Promise<{ base: number } | Failure> {
-    const f = this.enter(route); if (f) return f;
+    const f = this.enter(route, false); if (f) return f;
     const now = Date.now();
     const { base } = this.txn(() => this.appendPacked(p, now));
     this.wake();
@@ -914,7 +918,7 @@ export class Broker extends DurableObject<Env> {
       // releases the next message) and for handles of another state key (answered INVALID now)
       this.reportInvalid(ws, invalid);
       if (refs.length) this.acks.push({ ws, group, refs, at: Date.now() });
-      this.ackTimer ??= setTimeout(() => this.flushAcks(), this.ackFlushMs);
+      this.ackTimer ??= setTimeout(() => { this.ackTimer = null; this.flushAcks(); }, this.ackFlushMs);
       return;
     }
     this.flushAcks(); // in the order they came
@@ -940,7 +944,10 @@ export class Broker extends DurableObject<Env> {
     if (this.dropped) return;
     const results = this.txn(() => batch.map((a) => this.settle(a.group, a.refs, false, undefined, a.at)));
     batch.forEach((a, i) => this.reportInvalid(a.ws, results[i].filter((r) => r === 'INVALID').length));
-    this.afterSettle();
+    // no rearm: acks only take due work away (a lease deadline that goes leaves the alarm early,
+    // which is harmless); nacks, which add some, are never buffered
+    this.pump();
+    if (this.waiters.size) this.wake();
   }
 
   async webSocketClose(ws: WebSocket, code: number): Promise<void> {

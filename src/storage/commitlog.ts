@@ -11,13 +11,19 @@ const SEGMENT_CHARS = 600_000;
 /** A body that alone would overflow a segment is stored in parts of this many bytes. */
 const PART_BYTES = 1 << 20;
 const CACHE_SEGMENTS = 64;
+/** and at most this many characters of segment text (appended segments are kept too) */
+const CACHE_CHARS = 4_000_000;
 
 /** A record as stored: `x` is the number of parts of a big body kept in `bigbodies`. */
 type StoredRec = Rec & { x?: number; i?: string };
 
 export interface LogEntry { off: number; ts: number; rec: Rec & { i?: string } }
 
-interface Segment { base: number; n: number; ts: number; recs: StoredRec[] }
+/**
+ * A segment in memory: its records, or (one this object appended, not read yet) their text, parsed
+ * on first read. `chars` is the text's length, what the cache counts.
+ */
+interface Segment { base: number; n: number; ts: number; recs: StoredRec[] | null; data: string; chars: number }
 
 export interface LogStatus {
   minOffset: number; maxOffset: number; lastStoreTimestamp: number | null; messages: number; bytes: number;
@@ -32,6 +38,11 @@ export class CommitLog {
   /** summed on first use, then kept: a cold start must not read every segment row */
   private bytes: number | null = null;
   private cache = new Map<number, Segment>();
+  private cacheChars = 0;
+  /** the segment read or appended last: a consumer at the log's end reads it again and again */
+  private last: Segment | null = null;
+  /** base and store time of the first segment (null: none; undefined: not read since resync) */
+  private first: { base: number; ts: number } | null | undefined = undefined;
 
   constructor(private sql: SqlStorage, private meta: { get(k: string): string | undefined; set(k: string, v: string): void }) {
     this.resync();
@@ -49,13 +60,23 @@ export class CommitLog {
     this.lastTs = last?.ts ?? Number(this.meta.get('last_ts') ?? 0);
     this.bytes = null;
     this.cache.clear();
+    this.cacheChars = 0;
+    this.last = null;
+    this.first = last ? undefined : null; // no segment: the next append is the first
   }
 
   get maxOffset(): number { return this.end; }
 
   get minOffset(): number {
-    const r = this.sql.exec<{ base: number }>('SELECT base FROM segments ORDER BY base LIMIT 1').toArray()[0];
-    return r ? r.base : this.end;
+    return this.firstSegment()?.base ?? this.end;
+  }
+
+  /** Kept in memory: the first segment changes only by deleteBefore (and an append to an empty log). */
+  private firstSegment(): { base: number; ts: number } | null {
+    if (this.first === undefined) {
+      this.first = this.sql.exec<{ base: number; ts: number }>('SELECT base, ts FROM segments ORDER BY base LIMIT 1').toArray()[0] ?? null;
+    }
+    return this.first;
   }
 
   /**
@@ -76,8 +97,10 @@ export class CommitLog {
     const parts: string[] = [];
     const flush = (upto: number) => {
       if (upto === start) return;
-      this.sql.exec('INSERT INTO segments (base, n, ts, bytes, data) VALUES (?, ?, ?, ?, ?)',
-        base + start, upto - start, ts, segBytes, `[${parts.join(',')}]`);
+      const data = `[${parts.join(',')}]`;
+      this.sql.exec('INSERT INTO segments (base, n, ts, bytes, data) VALUES (?, ?, ?, ?, ?)', base + start, upto - start, ts, segBytes, data);
+      this.remember({ base: base + start, n: upto - start, ts, recs: null, data, chars: data.length });
+      if (this.first === null) this.first = { base: base + start, ts };
       start = upto; chars = 0; segBytes = 0; parts.length = 0;
     };
     for (let i = 0; i < json.length; i++) {
@@ -105,14 +128,34 @@ export class CommitLog {
   }
 
   private segmentAt(off: number): Segment | null {
-    for (const s of this.cache.values()) if (off >= s.base && off < s.base + s.n) return s;
-    const row = this.sql.exec<{ base: number; n: number; ts: number; data: string }>(
-      'SELECT base, n, ts, data FROM segments WHERE base <= ? ORDER BY base DESC LIMIT 1', off).toArray()[0];
-    if (!row || off >= row.base + row.n) return null;
-    const seg: Segment = { base: row.base, n: row.n, ts: row.ts, recs: JSON.parse(row.data) };
-    this.cache.set(seg.base, seg);
-    if (this.cache.size > CACHE_SEGMENTS) this.cache.delete(this.cache.keys().next().value!);
+    const has = (s: Segment) => off >= s.base && off < s.base + s.n;
+    let seg = this.last !== null && has(this.last) ? this.last : null;
+    if (!seg) for (const s of this.cache.values()) if (has(s)) { seg = s; break; }
+    if (!seg) {
+      const row = this.sql.exec<{ base: number; n: number; ts: number; data: string }>(
+        'SELECT base, n, ts, data FROM segments WHERE base <= ? ORDER BY base DESC LIMIT 1', off).toArray()[0];
+      if (!row || off >= row.base + row.n) return null;
+      seg = this.remember({ ...row, recs: null, chars: row.data.length });
+    }
+    this.last = seg;
     return seg;
+  }
+
+  private remember(seg: Segment): Segment {
+    this.forget(seg.base);
+    this.cache.set(seg.base, seg);
+    this.cacheChars += seg.chars;
+    while (this.cache.size > CACHE_SEGMENTS || (this.cacheChars > CACHE_CHARS && this.cache.size > 1)) {
+      this.forget(this.cache.keys().next().value!);
+    }
+    return seg;
+  }
+
+  private forget(base: number): void {
+    const s = this.cache.get(base);
+    if (!s) return;
+    this.cache.delete(base);
+    this.cacheChars -= s.chars;
   }
 
   /** The record at `off`, or null if it is not (or no longer) in the log. */
@@ -120,6 +163,7 @@ export class CommitLog {
     if (off < 0 || off >= this.end) return null;
     const seg = this.segmentAt(off);
     if (!seg) return null;
+    if (seg.recs === null) { seg.recs = JSON.parse(seg.data) as StoredRec[]; seg.data = ''; }
     let rec = seg.recs[off - seg.base];
     if (rec.x !== undefined) {
       const parts = this.sql.exec<{ data: ArrayBuffer }>('SELECT data FROM bigbodies WHERE off = ? ORDER BY part', off).toArray();
@@ -152,14 +196,13 @@ export class CommitLog {
 
   /** The store time of the oldest segment (the first: store times never decrease). */
   oldestTimestamp(): number | null {
-    const r = this.sql.exec<{ ts: number }>('SELECT ts FROM segments ORDER BY base LIMIT 1').toArray()[0];
-    return r ? r.ts : null;
+    return this.firstSegment()?.ts ?? null;
   }
 
   /** Deletes whole segments stored before `cutoff`; returns how many messages went. */
   deleteBefore(cutoff: number, maxSegments = 500): number {
-    const first = this.sql.exec<{ ts: number }>('SELECT ts FROM segments ORDER BY base LIMIT 1').toArray()[0];
-    if (!first || first.ts >= cutoff) return 0; // the usual case: one row read
+    const first = this.firstSegment();
+    if (!first || first.ts >= cutoff) return 0; // the usual case
     const before = this.offsetForTimestamp(cutoff); // segments below it were stored before the cutoff
     const rows = this.sql.exec<{ base: number; n: number; bytes: number }>(
       'SELECT base, n, bytes FROM segments WHERE base < ? ORDER BY base LIMIT ?', before, maxSegments).toArray();
@@ -170,7 +213,9 @@ export class CommitLog {
     this.meta.set('last_ts', String(this.lastTs));
     this.sql.exec('DELETE FROM segments WHERE base < ?', upto);
     this.sql.exec('DELETE FROM bigbodies WHERE off < ?', upto);
-    for (const r of rows) { if (this.bytes !== null) this.bytes -= r.bytes; this.cache.delete(r.base); }
+    for (const r of rows) { if (this.bytes !== null) this.bytes -= r.bytes; this.forget(r.base); }
+    if (this.last !== null && this.last.base < upto) this.last = null;
+    this.first = undefined;
     return rows.reduce((n, r) => n + r.n, 0);
   }
 

@@ -11,7 +11,7 @@
  */
 import { ApiError } from '../model/errors';
 import { decodeReceiptHandle } from '../model/ids';
-import { ClientFrame, HANDLES_PREFIX } from '../model/frames';
+import { ClientFrame, HANDLES_PREFIX, plainAck } from '../model/frames';
 import { LIMITS } from '../model/limits';
 import type { TopicRoute } from '../objects/names';
 import { describeIssues, deeperThan } from './validate';
@@ -137,10 +137,14 @@ export class Relay {
       if (data.length > MAX_FRAME_BYTES) throw new ApiError('BAD_REQUEST', `a frame is at most ${MAX_FRAME_BYTES} bytes`);
       let v: unknown;
       try { v = JSON.parse(data); } catch { throw new ApiError('BAD_REQUEST', 'the frame is not valid JSON'); }
-      if (deeperThan(v, 8)) throw new ApiError('BAD_REQUEST', 'the frame is nested too deeply');
-      const r = ClientFrame.safeParse(v);
-      if (!r.success) throw new ApiError('BAD_REQUEST', `bad frame: ${describeIssues(r.error)}; send {"type":"ack"|"nack","receiptHandles":[...]}`);
-      const f = r.data;
+      let f: ClientFrame;
+      if (plainAck(v)) f = v;
+      else {
+        if (deeperThan(v, 8)) throw new ApiError('BAD_REQUEST', 'the frame is nested too deeply');
+        const r = ClientFrame.safeParse(v);
+        if (!r.success) throw new ApiError('BAD_REQUEST', `bad frame: ${describeIssues(r.error)}; send {"type":"ack"|"nack","receiptHandles":[...]}`);
+        f = r.data;
+      }
       const byQueue = new Map<number, string[]>();
       const bad: string[] = [];
       const from = new Map<number, number>();

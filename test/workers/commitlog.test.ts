@@ -9,7 +9,7 @@ import { CommitLog } from '../../src/storage/commitlog';
 import { BROKER_MIGRATIONS, migrate } from '../../src/storage/schema';
 import { sqlMeta } from './helpers';
 
-type Ctx = { sql: SqlStorage; log: CommitLog; fresh: () => CommitLog };
+type Ctx = { sql: SqlStorage; log: CommitLog; fresh: () => CommitLog; txn: <T>(fn: () => T) => T };
 
 /** Runs `fn` inside a fresh Broker object with a CommitLog over its migrated storage. */
 function withLog<R>(fn: (c: Ctx) => R | Promise<R>, name = 't/0/x'): Promise<R> {
@@ -18,7 +18,7 @@ function withLog<R>(fn: (c: Ctx) => R | Promise<R>, name = 't/0/x'): Promise<R> 
     const sql = state.storage.sql;
     migrate(sql, BROKER_MIGRATIONS); // already done by the constructor: a second run is a no-op
     const fresh = () => new CommitLog(sql, sqlMeta(sql));
-    return fn({ sql, log: fresh(), fresh });
+    return fn({ sql, log: fresh(), fresh, txn: (f) => state.storage.transactionSync(f) });
   });
 }
 
@@ -240,6 +240,48 @@ describe('CommitLog', () => {
       expect(reloaded.append([rec('d')], [1], 500)).toEqual({ base: 3, ts: 1000 });
       expect(reloaded.read(3)!.rec.b).toBe('d');
       expect(fresh().status()).toEqual({ minOffset: 3, maxOffset: 4, lastStoreTimestamp: 1000, messages: 1, bytes: 1 });
+    });
+  });
+
+  it('reads what it appended from memory, as stored, and forgets an append that was rolled back', async () => {
+    await withLog(({ sql, fresh, txn }) => {
+      const reads: string[] = [];
+      const counted = { exec: (q: string, ...b: SqlStorageValue[]) => { if (q.startsWith('SELECT')) reads.push(q); return sql.exec(q, ...b); } } as unknown as SqlStorage;
+      const log = new CommitLog(counted, sqlMeta(sql));
+      reads.length = 0;
+      log.append([rec('a', { t: 't', p: { k: 'v' } }), rec('b')], [1, 1], 1000);
+      log.append([rec('c')], [1], 2000);
+      expect([log.minOffset, log.oldestTimestamp()]).toEqual([0, 1000]);
+      expect([0, 1, 2].map((o) => log.read(o))).toEqual([0, 1, 2].map((o) => fresh().read(o)));
+      expect(reads).toEqual([]); // the end of the log, its start and the new segments: all known
+      // a transaction that appended throws: the Broker resyncs the log (Broker.txn)
+      expect(() => txn(() => {
+        log.append([rec('d')], [1], 3000);
+        expect(log.read(3)!.rec.b).toBe('d');
+        throw new Error('rolled back');
+      })).toThrow('rolled back');
+      log.resync();
+      expect(log.maxOffset).toBe(3);
+      expect(log.read(3)).toBeNull();
+      expect(log.append([rec('e')], [1], 3000).base).toBe(3);
+      expect(fresh().read(3)!.rec.b).toBe('e');
+    });
+  });
+
+  it('keeps its first segment in memory across retention and an append to an emptied log', async () => {
+    await withLog(({ log, fresh }) => {
+      expect([log.minOffset, log.oldestTimestamp()]).toEqual([0, null]);
+      log.append([rec('a')], [1], 1000);
+      expect([log.minOffset, log.oldestTimestamp()]).toEqual([0, 1000]);
+      log.append([rec('b')], [1], 2000);
+      expect(log.deleteBefore(1500)).toBe(1);
+      expect([log.minOffset, log.oldestTimestamp()]).toEqual([1, 2000]);
+      expect(log.deleteBefore(5000)).toBe(1);
+      expect([log.minOffset, log.oldestTimestamp()]).toEqual([2, null]);
+      log.append([rec('c')], [1], 6000);
+      expect([log.minOffset, log.oldestTimestamp()]).toEqual([2, 6000]);
+      const again = fresh();
+      expect([again.minOffset, again.oldestTimestamp()]).toEqual([2, 6000]);
     });
   });
 

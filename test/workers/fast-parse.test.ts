@@ -1,10 +1,12 @@
 /**
- * The produce paths skip zod for body-only messages (`bodyOnly`, `parseSendFrame`): whatever they
- * accept, the schema accepts and makes the same of; whatever else, the schema decides.
+ * The produce paths skip zod for body-only messages (`bodyOnly`, `parseSendFrame`), and the push
+ * relay for plain acks (`plainAck`): whatever they accept, the schema accepts and makes the same
+ * of; whatever else, the schema decides.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseSendFrame, SendFrame } from '../../src/model/frames';
+import { ClientFrame, parseSendFrame, plainAck, SendFrame } from '../../src/model/frames';
+import { LIMITS } from '../../src/model/limits';
 import { bodyOnly, ProduceBatch } from '../../src/model/schemas';
 
 const json = fc.jsonValue({ maxDepth: 3 });
@@ -48,5 +50,30 @@ describe('the body-only fast path', () => {
     expect(bodyOnly([{}])).toBe(false);
     expect(bodyOnly([JSON.parse('{"__proto__":{"body":1}}')])).toBe(false);
     expect(bodyOnly([['body']])).toBe(false);
+  });
+
+  /** ack and nack frames near the schema's edges: handle lengths 0/1/512/513, counts 0/1/max/max+1, extra keys */
+  const handle = fc.oneof(fc.string({ minLength: 1, maxLength: 20 }), fc.constantFrom('', 'h'.repeat(512), 'h'.repeat(513)), fc.integer(), fc.constant(null));
+  const clientFrame = fc.oneof(
+    fc.record({ type: fc.constantFrom('ack', 'nack', 'ACK'), receiptHandles: fc.array(handle, { maxLength: 4 }) }),
+    fc.record({ type: fc.constant('ack'), receiptHandles: fc.constantFrom(0, 1, LIMITS.ackHandlesMax, LIMITS.ackHandlesMax + 1).map((n) => Array.from({ length: n }, (_, i) => `h${i}`)) }),
+    fc.record({ type: fc.constantFrom('ack', 'nack'), receiptHandles: fc.array(handle, { maxLength: 3 }), delayMs: fc.integer(), extra: json }, { requiredKeys: ['type'] }),
+    json,
+  );
+
+  it('plainAck accepts only ack frames that ClientFrame accepts, as they are', () => {
+    let fast = 0;
+    fc.assert(fc.property(clientFrame, (f) => {
+      const v = JSON.parse(JSON.stringify(f)) as unknown;
+      const slow = ClientFrame.safeParse(v);
+      if (plainAck(v)) {
+        fast++;
+        expect(slow.success).toBe(true);
+        expect(slow.data).toEqual(v);
+      } else if (slow.success) {
+        expect(slow.data.type).toBe('nack'); // every ack the schema takes, the fast path takes
+      }
+    }), { numRuns: 2000 });
+    expect(fast).toBeGreaterThan(100);
   });
 });
