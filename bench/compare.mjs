@@ -37,6 +37,7 @@ import { openPush } from './lib/push.mjs';
 import { openProduce, pipelined, pipelinedStream } from './lib/produce-ws.mjs';
 import { Producer } from '../dist/client.mjs';
 import { closedLoop, cpuMeter, fmt, latencySummary, pct, round, waitQuiet } from './lib/stats.mjs';
+import { startJitterProbe } from './lib/jitter.mjs';
 import { ACK_MEANS, LABEL, findPeers, startPeers } from './lib/peers.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -274,9 +275,11 @@ export async function runCompare({ url, serverCpu, opts: o, log }) {
       }
       sock.send(JSON.stringify({ type: 'ack', receiptHandles: handles }));
     });
+    let probe = null;
     try {
       await sleep(300);
       const meter = cpuMeter(serverCpu);
+      probe = startJitterProbe();
       const t0 = performance.now();
       let sent = 0, failed = null;
       await withTimeout(new Promise((res, rej) => {
@@ -308,6 +311,7 @@ export async function runCompare({ url, serverCpu, opts: o, log }) {
       }
       const drainMs = performance.now() - t0;
       const cpu = meter();
+      const jitter = await probe.stop();
       const s = Float64Array.from(e2e.filter((x) => !Number.isNaN(x))).sort(), a = Float64Array.from(pubAck.filter((x) => !Number.isNaN(x))).sort();
       const r2 = (x) => round(x, 2);
       const ms = (xs) => { const v = Float64Array.from(xs.filter((x) => !Number.isNaN(x))).sort(); return { p50: pct(v, 50), p99: pct(v, 99), max: v[v.length - 1] }; };
@@ -319,9 +323,10 @@ export async function runCompare({ url, serverCpu, opts: o, log }) {
         split: { toStore: ms(toStore), storeToConsumer: ms(toConsumer) },
         e2e: { p50: r2(pct(s, 50)), p90: r2(pct(s, 90)), p99: r2(pct(s, 99)), max: r2(s[s.length - 1]) },
         pubAck: { p50: r2(pct(a, 50)), p90: r2(pct(a, 90)), p99: r2(pct(a, 99)), max: r2(a[a.length - 1]) },
-        via, cpu, load1: round(os.loadavg()[0], 2),
+        // how late a separate idle process woke from 1-ms sleeps meanwhile: the machine's own floor
+        jitter, via, cpu, load1: round(os.loadavg()[0], 2),
       };
-    } finally { await closeWs(ws); await ch?.close(); }
+    } finally { await probe?.stop(); await closeWs(ws); await ch?.close(); }
   }
 
   async function edgemqRun(run) {
@@ -346,7 +351,7 @@ export async function runCompare({ url, serverCpu, opts: o, log }) {
       x.quietWait = q;
       r[name] = x;
       const c = x.cpu;
-      log(`    edgemq run ${run} ${name.padEnd(14)} ` + (x.msgPerSec !== undefined ? `${fmt(x.msgPerSec).padStart(7)}/s` : `e2e p50 ${fmt(x.e2e.p50, 2)} p99 ${fmt(x.e2e.p99, 2)} ms, publish→ack p50 ${fmt(x.pubAck.p50, 2)} p99 ${fmt(x.pubAck.p99, 2)} ms, offered ${fmt(x.achievedRate)}/s, served ${fmt(x.servedRate)}/s, missing ${x.missing}`) +
+      log(`    edgemq run ${run} ${name.padEnd(14)} ` + (x.msgPerSec !== undefined ? `${fmt(x.msgPerSec).padStart(7)}/s` : `e2e p50 ${fmt(x.e2e.p50, 2)} p99 ${fmt(x.e2e.p99, 2)} ms, publish→ack p50 ${fmt(x.pubAck.p50, 2)} p99 ${fmt(x.pubAck.p99, 2)} ms, offered ${fmt(x.achievedRate)}/s, served ${fmt(x.servedRate)}/s, missing ${x.missing}, machine wake-up late p99 ${fmt(x.jitter?.p99, 2)} ms`) +
         `  cores client ${fmt(c.clientCpuCores, 2)} server ${fmt(c.serverCpuCores, 2)} other ${fmt(c.otherCpuCores, 2)}` + (x.serverCpuUsPerMsg != null ? `  server ${fmt(x.serverCpuUsPerMsg, 1)} µs/msg` : ''));
     };
     await step('produceBatch', () => produceBatched(topic, o.compareN));
@@ -455,6 +460,8 @@ function summarizeCompare(res) {
     lowAckP50: (e) => e.latencyLow?.pubAck.p50 ?? NaN, lowAckP99: (e) => e.latencyLow?.pubAck.p99 ?? NaN,
     lowStoreToConsumerP50: (e) => e.latencyLow?.split.storeToConsumer.p50 ?? NaN, lowStoreToConsumerP99: (e) => e.latencyLow?.split.storeToConsumer.p99 ?? NaN,
     wsE2eP50: (e) => e.latencyWs?.e2e.p50 ?? NaN, wsE2eP99: (e) => e.latencyWs?.e2e.p99 ?? NaN,
+    jitterP99: (e) => e.latency.jitter?.p99 ?? NaN, wsJitterP99: (e) => e.latencyWs?.jitter?.p99 ?? NaN,
+    wsJitterMax: (e) => e.latencyWs?.jitter?.max ?? NaN,
     wsAckP50: (e) => e.latencyWs?.pubAck.p50 ?? NaN, wsAckP99: (e) => e.latencyWs?.pubAck.p99 ?? NaN,
     wsLatServed: (e) => e.latencyWs?.servedRate ?? NaN, wsLatMissing: (e) => e.latencyWs?.missing ?? 0,
     wsStoreToConsumerP50: (e) => e.latencyWs?.split.storeToConsumer.p50 ?? NaN, wsStoreToConsumerP99: (e) => e.latencyWs?.split.storeToConsumer.p99 ?? NaN,
@@ -553,6 +560,7 @@ export function compareMarkdown(r) {
     `**Latency, edgemq** (medians of the runs): at ${fmt(c.compareRate)}/s offered (POSTs issued at ${fmt(e.latRate.median)}/s; all ${fmt(c.compareLatN)} published and delivered at ${fmt(e.latServed.median)}/s${e.latMissing.runs.some((x) => x > 0) ? `; never delivered within the wait: ${e.latMissing.runs.join(', ')} per run` : ''}) e2e p50/p99 ${fmt(e.e2eP50.median, 2)} / ${fmt(e.e2eP99.median, 2)} ms, of which storeTimestamp → frame received p50/p99 ${fmt(e.storeToConsumerP50.median)} / ${fmt(e.storeToConsumerP99.median)} ms` +
       (c.compareLatLowRate > 0 ? `; at ${fmt(c.compareLatLowRate)}/s (${fmt(c.compareLatLowN)} messages) e2e p50/p99 ${fmt(e.lowE2eP50.median, 2)} / ${fmt(e.lowE2eP99.median, 2)} ms, publish→201 ${fmt(e.lowAckP50.median, 2)} / ${fmt(e.lowAckP99.median, 2)} ms, storeTimestamp → frame received ${fmt(e.lowStoreToConsumerP50.median)} / ${fmt(e.lowStoreToConsumerP99.median)} ms` : '') +
       `; published over a produce WebSocket at ${fmt(c.compareRate)}/s (delivered at ${fmt(e.wsLatServed.median)}/s${e.wsLatMissing.runs.some((x) => x > 0) ? `; missing ${e.wsLatMissing.runs.join(', ')} per run` : ''}) e2e p50/p99 ${fmt(e.wsE2eP50.median, 2)} / ${fmt(e.wsE2eP99.median, 2)} ms, publish→sent ${fmt(e.wsAckP50.median, 2)} / ${fmt(e.wsAckP99.median, 2)} ms, storeTimestamp → frame received ${fmt(e.wsStoreToConsumerP50.median)} / ${fmt(e.wsStoreToConsumerP99.median)} ms` +
+      `. Meanwhile a separate idle process sleeping 1 ms at a time woke late by p99 ${fmt(e.jitterP99.median, 2)} ms (POSTs) and ${fmt(e.wsJitterP99.median, 2)} ms, max ${fmt(e.wsJitterMax.median, 1)} ms (WebSocket): the machine's own scheduling tail, under every hop of a message` +
       `. A single-message POST rate below the offered rate (see produce single) means the ${fmt(c.compareRate)}/s measurement queues up in the HTTP path and its latency is that queue's.`,
     '',
     '**CPU while measuring** (cores; 1.00 = one core busy; the machine has ' + os.cpus().length + '). edgemq (medians over runs):',

@@ -411,20 +411,29 @@ export class Broker extends DurableObject<Env> {
     this.consume.removeRetries(key, gone);
     const end = this.log.maxOffset;
     let scanned = 0;
+    let grouped = false;
     while (!full() && next < end && scanned < 4 * LIMITS.receiveMaxMessages + 1000) {
       const e = this.log.read(next);
       next++; scanned++;
       if (!e || !pred({ tag: e.rec.t, properties: e.rec.p })) continue;
       if (e.rec.o !== undefined && e.rec.o !== key.split('\u001f')[0]) continue; // resent for another group
-      if (e.rec.g !== undefined && !this.fifo.admit(key, e.rec.g, e.off)) continue; // held behind its group
+      if (e.rec.g !== undefined) {
+        grouped = true;
+        if (!this.fifo.admit(key, e.rec.g, e.off)) continue; // held behind its group
+      }
       picked.push({ e, attempt: 1 });
       bytes += e.rec.b.length;
     }
-    if (next !== start) this.consume.setNext(key, next);
+    // A push delivery of messages never out before is written behind (ConsumeState.behindLeases):
+    // lost in a crash, they are delivered again. Retries (their rows are gone) and FIFO messages
+    // (their holds are written) are written at once, like every pull.
+    const behind = holder !== null && !gone.length && !grouped;
+    if (next !== start) this.consume.setNext(key, next, behind);
     if (!picked.length) return [];
     const deadline = now + invisibleMs;
     const items: Item[] = picked.map((p) => [p.e.off, p.attempt]);
-    const leaseId = this.consume.lease(key, items, deadline, holder);
+    const leaseId = this.consume.lease(key, items, deadline, holder, behind);
+    if (behind) this.flushAcksSoon();
     this.trace('DELIVERED', picked.map((p) => ({ off: p.e.off, each: { deliveryAttempt: p.attempt } })),
       { group: key.split('\u001f')[0], consumerId }, now);
     this.lastActive = now;
@@ -918,7 +927,7 @@ export class Broker extends DurableObject<Env> {
       // releases the next message) and for handles of another state key (answered INVALID now)
       this.reportInvalid(ws, invalid);
       if (refs.length) this.acks.push({ ws, group, refs, at: Date.now() });
-      this.ackTimer ??= setTimeout(() => { this.ackTimer = null; this.flushAcks(); }, this.ackFlushMs);
+      this.flushAcksSoon();
       return;
     }
     this.flushAcks(); // in the order they came
@@ -935,14 +944,28 @@ export class Broker extends DurableObject<Env> {
     } catch { /* the socket closed meanwhile */ }
   }
 
-  /** Applies the push acks received since the last flush, in one transaction, each as of its arrival. */
+  private flushAcksSoon(): void {
+    this.ackTimer ??= setTimeout(() => { this.ackTimer = null; this.flushAcks(); }, this.ackFlushMs);
+  }
+
+  /**
+   * Applies the push acks received since the last flush, in one transaction, each as of its
+   * arrival, and writes the push deliveries held back (ConsumeState.writeBehind) with them.
+   */
   private flushAcks(): void {
     if (this.ackTimer !== null) { clearTimeout(this.ackTimer); this.ackTimer = null; }
-    if (!this.acks.length) return;
+    if (this.dropped) { this.acks = []; return; }
+    if (!this.acks.length) {
+      if (this.consume.behind) this.txn(() => this.consume.writeBehind());
+      return;
+    }
     const batch = this.acks;
     this.acks = [];
-    if (this.dropped) return;
-    const results = this.txn(() => batch.map((a) => this.settle(a.group, a.refs, false, undefined, a.at)));
+    const results = this.txn(() => {
+      const r = batch.map((a) => this.settle(a.group, a.refs, false, undefined, a.at));
+      this.consume.writeBehind(); // what is still out after these acks
+      return r;
+    });
     batch.forEach((a, i) => this.reportInvalid(a.ws, results[i].filter((r) => r === 'INVALID').length));
     // no rearm: acks only take due work away (a lease deadline that goes leaves the alarm early,
     // which is harmless); nacks, which add some, are never buffered

@@ -43,6 +43,15 @@ export class ConsumeState {
   private retryDueCache = new Map<string, number>();
   /** whether the retries table is empty (null: not known) */
   private noRetries: boolean | null = null;
+  /**
+   * Push deliveries not written yet (`behind`), written by `writeBehind` (the Broker's ack flush,
+   * within ACK_FLUSH_MS) and before any other read or write of leases and offsets in storage: their
+   * leases, and the groups whose `next` (in nextCache) is ahead of its row. A lease acked before
+   * that is never written. Lost in a crash, they leave `next` where it was written, so the
+   * messages are delivered again: at-least-once, as for the push acks the Broker holds back.
+   */
+  private behindLeases = new Map<number, Lease>();
+  private behindNext = new Set<string>();
 
   constructor(private sql: SqlStorage) {
     // Lease ids only grow (a superseded handle must never match a newer lease): seeded from the
@@ -57,14 +66,30 @@ export class ConsumeState {
    * after a transaction was rolled back, after leases went in bulk.
    */
   resync(): void {
+    this.behindLeases.clear(); // a rolled-back transaction may have written them: deliver again
+    this.behindNext.clear();
     this.nextCache.clear();
     this.configCache.clear();
     this.retriesChanged();
     this.earliest = this.sql.exec<{ d: number | null }>('SELECT MIN(deadline) AS d FROM leases').one().d;
   }
 
+  /** Writes the push deliveries held back (see `behindLeases`); call in a transaction. */
+  writeBehind(): void {
+    if (!this.behindLeases.size && !this.behindNext.size) return;
+    const leases = [...this.behindLeases.values()], groups = [...this.behindNext];
+    this.behindLeases.clear();
+    this.behindNext.clear();
+    for (const l of leases) this.insertLease(l);
+    for (const g of groups) this.sql.exec('UPDATE cgroups SET next = ? WHERE grp = ?', this.nextCache.get(g)!, g);
+  }
+
+  /** Whether push deliveries are held back, to be written by `writeBehind`. */
+  get behind(): boolean { return this.behindLeases.size > 0 || this.behindNext.size > 0; }
+
   /** The group's `next` offset, creating its row from `start` when it has none yet. */
   ensureGroup(grp: string, start: () => number, config: ConsumeConfig): number {
+    this.writeBehind();
     const row = this.sql.exec<{ next: number; config: string }>('SELECT next, config FROM cgroups WHERE grp = ?', grp).toArray()[0];
     const cfg = JSON.stringify(config);
     this.configCache.set(grp, JSON.parse(cfg));
@@ -104,9 +129,13 @@ export class ConsumeState {
     return cfg;
   }
 
-  setNext(grp: string, next: number): void {
-    this.sql.exec('UPDATE cgroups SET next = ? WHERE grp = ?', next, grp);
+  /** Moves the group's `next`; `behind`: written later (a push delivery, see `behindLeases`). */
+  setNext(grp: string, next: number, behind = false): void {
     this.nextCache.set(grp, next);
+    if (behind) { this.behindNext.add(grp); return; }
+    this.writeBehind();
+    this.behindNext.delete(grp);
+    this.sql.exec('UPDATE cgroups SET next = ? WHERE grp = ?', next, grp);
   }
 
   /** A write to a group's retries (any group's when `grp` is absent) drops what was cached about them. */
@@ -135,6 +164,7 @@ export class ConsumeState {
 
   removeRetries(grp: string, offs: number[]): void {
     if (!offs.length) return;
+    this.writeBehind();
     for (const off of offs) this.sql.exec('DELETE FROM retries WHERE grp = ? AND off = ?', grp, off);
     this.retriesChanged(grp);
   }
@@ -152,22 +182,33 @@ export class ConsumeState {
     return this.sql.exec<{ d: number | null }>('SELECT MIN(due) AS d FROM retries WHERE grp = ? AND dlq = 0', grp).one().d;
   }
 
-  /** Records one receive's deliveries as one lease row; returns its id. */
-  lease(grp: string, items: Item[], deadline: number, consumer: string | null): number {
-    const id = ++this.leaseSeq;
-    this.sql.exec('INSERT INTO leases (id, grp, deadline, min_off, consumer, items) VALUES (?, ?, ?, ?, ?, ?)',
-      id, grp, deadline, Math.min(...items.map((i) => i[0])), consumer, JSON.stringify(items));
+  /**
+   * Records one receive's deliveries as one lease row; returns its id. `behind`: held in memory
+   * until `writeBehind` (a push delivery of messages that were never out before: see `behindLeases`).
+   */
+  lease(grp: string, items: Item[], deadline: number, consumer: string | null, behind = false): number {
+    const l: Lease = { grp, id: ++this.leaseSeq, deadline, consumer, items };
+    if (behind) this.behindLeases.set(l.id, l);
+    else { this.writeBehind(); this.insertLease(l); }
     if (this.earliest === null || deadline < this.earliest) this.earliest = deadline;
-    return id;
+    return l.id;
+  }
+
+  private insertLease(l: Lease): void {
+    this.sql.exec('INSERT INTO leases (id, grp, deadline, min_off, consumer, items) VALUES (?, ?, ?, ?, ?, ?)',
+      l.id, l.grp, l.deadline, Math.min(...l.items.map((i) => i[0])), l.consumer, JSON.stringify(l.items));
   }
 
   private loadLease(id: number): Lease | null {
+    const b = this.behindLeases.get(id);
+    if (b) return b;
     const r = this.sql.exec<{ grp: string; deadline: number; consumer: string | null; items: string }>(
       'SELECT grp, deadline, consumer, items FROM leases WHERE id = ?', id).toArray()[0];
     return r ? { grp: r.grp, id, deadline: r.deadline, consumer: r.consumer, items: JSON.parse(r.items) } : null;
   }
 
   private saveLease(l: Lease): void {
+    if (this.behindLeases.has(l.id)) { if (l.items.length === 0) this.behindLeases.delete(l.id); return; } // never written
     if (l.items.length === 0) this.sql.exec('DELETE FROM leases WHERE id = ?', l.id);
     else this.sql.exec('UPDATE leases SET items = ?, min_off = ? WHERE id = ?',
       JSON.stringify(l.items), Math.min(...l.items.map((i) => i[0])), l.id);
@@ -202,6 +243,7 @@ export class ConsumeState {
    * was the last allowed delivery, marks it for the dead-letter queue. Returns which.
    */
   fail(grp: string, d: Delivery, cfg: ConsumeConfig, now: number, delayMs?: number): 'RETRY' | 'DLQ' {
+    this.writeBehind();
     this.retriesChanged(grp);
     if (d.attempt >= 1 + cfg.maxRetries) {
       this.sql.exec('INSERT OR REPLACE INTO retries (grp, off, attempt, due, dlq) VALUES (?, ?, ?, ?, 1)', grp, d.off, d.attempt, now);
@@ -218,6 +260,7 @@ export class ConsumeState {
    * on deadline), which also makes the earliest deadline of the others exact again.
    */
   expiredLeases(now: number, limit = 200): Lease[] {
+    this.writeBehind();
     const rows = this.sql.exec<{ grp: string; id: number; deadline: number; consumer: string | null; items: string | null }>(
       'SELECT grp, id, deadline, consumer, CASE WHEN deadline <= ? THEN items END AS items FROM leases', now).toArray();
     const expired = rows.filter((r) => r.deadline <= now).sort((a, b) => a.deadline - b.deadline || a.id - b.id).slice(0, limit);
@@ -230,6 +273,7 @@ export class ConsumeState {
 
   /** Leases held by one consumer connection (push), to return when it goes. */
   leasesOf(consumer: string): Lease[] {
+    this.writeBehind();
     return this.sql.exec<{ grp: string; id: number; deadline: number; consumer: string | null; items: string }>(
       'SELECT grp, id, deadline, consumer, items FROM leases WHERE consumer = ?', consumer,
     ).toArray().map((r) => ({ ...r, items: JSON.parse(r.items) as Item[] }));
@@ -243,11 +287,13 @@ export class ConsumeState {
 
   /** Puts a released FIFO message (or any message) up for delivery at once. */
   release(grp: string, off: number, attempt: number, now: number): void {
+    this.writeBehind();
     this.retriesChanged(grp);
     this.sql.exec('INSERT OR REPLACE INTO retries (grp, off, attempt, due, dlq) VALUES (?, ?, ?, ?, 0)', grp, off, attempt, now);
   }
 
   deleteLease(id: number): void {
+    if (this.behindLeases.delete(id)) return;
     this.sql.exec('DELETE FROM leases WHERE id = ?', id);
   }
 
@@ -263,6 +309,7 @@ export class ConsumeState {
   }
 
   state(grp: string): GroupQueueState | null {
+    this.writeBehind();
     const g = this.sql.exec<{ next: number }>('SELECT next FROM cgroups WHERE grp = ?', grp).toArray()[0];
     if (!g) return null;
     const l = this.sql.exec<{ m: number | null; n: number | null }>(
@@ -275,6 +322,7 @@ export class ConsumeState {
 
   /** Moves the group to `next`, dropping its in-flight and retrying messages (RocketMQ's reset). */
   reset(grp: string, next: number): void {
+    this.writeBehind();
     this.retriesChanged(grp);
     this.nextCache.delete(grp);
     this.sql.exec('DELETE FROM leases WHERE grp = ?', grp);
@@ -284,6 +332,7 @@ export class ConsumeState {
   }
 
   drop(grp: string): void {
+    this.writeBehind();
     this.retriesChanged(grp);
     this.nextCache.delete(grp);
     this.configCache.delete(grp);
@@ -295,6 +344,7 @@ export class ConsumeState {
 
   /** Forgets offsets that retention deleted. */
   dropBelow(minOffset: number): void {
+    this.writeBehind();
     this.retriesChanged();
     this.nextCache.clear();
     this.sql.exec('DELETE FROM retries WHERE off < ?', minOffset);

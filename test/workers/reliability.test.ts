@@ -288,3 +288,68 @@ describe('push acks, applied together', () => {
     await sleep(100);
   });
 });
+
+describe('push deliveries, written behind', () => {
+  async function pushTopic() {
+    const topic = uniq('rel-behind');
+    const group = uniq('g');
+    expect((await call('POST', '/v1/topics', { name: topic, queues: 1 })).status).toBe(201);
+    expect((await call('PUT', `/v1/groups/${group}`, { invisibleMs: 600_000, retryPolicy: NO_BACKOFF })).status).toBe(201);
+    const t = (await nameServer(env).getTopic(topic))!;
+    const open = (consumerId: string) => openPush(`/v1/topics/${topic}/subscriptions/${group}/ws?consumerId=${consumerId}`);
+    const consumeRows = async () => ({
+      leases: await brokerSql<{ items: string }>(broker(env, t, 0), 'SELECT items FROM leases'),
+      next: (await brokerSql<{ next: number }>(broker(env, t, 0), 'SELECT next FROM cgroups'))[0]?.next,
+    });
+    return { topic, group, open, consumeRows, stub: () => broker(env, t, 0) };
+  }
+
+  it('writes nothing for a delivery until the ack flush, and then only what is still out', async () => {
+    const { topic, group, open, consumeRows, stub } = await pushTopic();
+    const c1 = await open('c1');
+    await until('the group', async () => (await consumeRows()).next, (n) => n === 0);
+    expect((await call('POST', `/v1/topics/${topic}/messages`, { messages: [{ body: 'a' }, { body: 'b' }, { body: 'c' }] })).status).toBe(201);
+    await until('three pushed messages', async () => c1.got.length, (n) => n === 3);
+    c1.ws.send(JSON.stringify({ type: 'ack', receiptHandles: [c1.got[0].receiptHandle, c1.got[1].receiptHandle] }));
+    await sleep(200);
+    // within PUSH_ACK_FLUSH_MS (2 s in these tests): neither the lease nor the group's offset is written
+    expect(await consumeRows()).toEqual({ leases: [], next: 0 });
+    // a call that reads the group applies the acks and writes what is still out: c, in its lease
+    expect((await call('GET', `/v1/groups/${group}`)).json).toMatchObject({ lag: 1, queues: [{ inflight: 1 }] });
+    expect(await consumeRows()).toEqual({ leases: [{ items: '[[2,1]]' }], next: 3 });
+    // written, it survives a reset: c comes back as a retry, a and b never
+    await resetObject(stub());
+    await until('the socket to close', async () => c1.closed(), (c) => c !== null, 5000);
+    const c2 = await open('c2');
+    await until('c back', async () => c2.got.length, (n) => n >= 1, 5000);
+    await sleep(200);
+    expect(c2.got.map((m) => [m.body, m.deliveryAttempt])).toEqual([['c', 2]]);
+    c2.ws.send(JSON.stringify({ type: 'ack', receiptHandles: [c2.got[0].receiptHandle] }));
+    await until('lag 0', async () => (await call('GET', `/v1/groups/${group}`)).json, (g) => g.lag === 0 && g.queues[0].inflight === 0);
+    c2.ws.close(1000, 'done');
+    await sleep(100);
+  });
+
+  it('a reset before the flush loses no message: what was out is delivered again', async () => {
+    const { topic, group, open, consumeRows, stub } = await pushTopic();
+    const c1 = await open('c1');
+    await until('the group', async () => (await consumeRows()).next, (n) => n === 0);
+    expect((await call('POST', `/v1/topics/${topic}/messages`, { messages: [{ body: 'x' }, { body: 'y' }] })).status).toBe(201);
+    await until('two pushed messages', async () => c1.got.length, (n) => n === 2);
+    c1.ws.send(JSON.stringify({ type: 'ack', receiptHandles: [c1.got[0].receiptHandle] })); // held back too: lost with the rest
+    await sleep(100);
+    expect(await consumeRows()).toEqual({ leases: [], next: 0 });
+    await resetObject(stub());
+    await until('the socket to close', async () => c1.closed(), (c) => c !== null, 5000);
+    // nothing of the delivery was written: both come again, as the first delivery they were
+    const c2 = await open('c2');
+    await until('both back', async () => c2.got.length, (n) => n >= 2, 5000);
+    await sleep(200);
+    expect(c2.got.map((m) => [m.body, m.deliveryAttempt])).toEqual([['x', 1], ['y', 1]]);
+    c2.ws.send(JSON.stringify({ type: 'ack', receiptHandles: c2.got.map((m) => m.receiptHandle) }));
+    await until('lag 0', async () => (await call('GET', `/v1/groups/${group}`)).json, (g) => g.lag === 0 && g.queues[0].inflight === 0);
+    expect(await consumeRows()).toEqual({ leases: [], next: 2 });
+    c2.ws.close(1000, 'done');
+    await sleep(100);
+  });
+});
