@@ -388,10 +388,11 @@ export class Broker extends DurableObject<Env> {
   /**
    * Leases up to `max` messages to a state key: due retries first, then new ones in log order.
    * Filtered-out messages are passed over and count as consumed; a FIFO message waits while an
-   * earlier one of its message group is out. Call inside a transaction.
+   * earlier one of its message group is out. `push`: for a push socket (`holder` its connection),
+   * whose deliveries may be written behind. Call inside a transaction.
    */
   private deliver(key: string, max: number, pred: Predicate, invisibleMs: number, holder: string | null, now: number,
-    consumerId: string | null = holder) {
+    consumerId: string | null = holder, push = false) {
     let next = this.consume.nextOf(key);
     const min = this.log.minOffset;
     if (next < min) next = min;
@@ -427,7 +428,7 @@ export class Broker extends DurableObject<Env> {
     // A push delivery of messages never out before is written behind (ConsumeState.behindLeases):
     // lost in a crash, they are delivered again. Retries (their rows are gone) and FIFO messages
     // (their holds are written) are written at once, like every pull.
-    const behind = holder !== null && !gone.length && !grouped;
+    const behind = push && !gone.length && !grouped;
     if (next !== start) this.consume.setNext(key, next, behind);
     if (!picked.length) return [];
     const deadline = now + invisibleMs;
@@ -1036,7 +1037,7 @@ export class Broker extends DurableObject<Env> {
           if (!cfg) continue;
           const pred = this.socketFilter(st.connId);
           const before = this.consume.nextOf(st.key);
-          const batch = this.txn(() => this.deliver(st.key, st.credit, pred, cfg.invisibleMs, st.connId, now, st.consumerId));
+          const batch = this.txn(() => this.deliver(st.key, st.credit, pred, cfg.invisibleMs, st.connId, now, st.consumerId, true));
           if (batch.length) {
             // the handles on a first line, so that the relay forwards the big frame without parsing it
             ws.send(`${JSON.stringify({ type: 'handles', h: batch.map((m) => m.receiptHandle) })}\n${JSON.stringify({ type: 'messages', messages: batch })}`);

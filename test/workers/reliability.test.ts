@@ -330,6 +330,18 @@ describe('push deliveries, written behind', () => {
     await sleep(100);
   });
 
+  it('a pull receive is written at once, with a consumerId or without', async () => {
+    const { topic, group, consumeRows } = await pushTopic();
+    expect((await call('POST', `/v1/topics/${topic}/messages`, { messages: [{ body: 'p' }, { body: 'q' }] })).status).toBe(201);
+    const r1 = await call('POST', `/v1/topics/${topic}/subscriptions/${group}/receive`, { maxMessages: 1, consumerId: 'puller' });
+    expect(r1.json.messages.map((m: Json) => m.body)).toEqual(['p']);
+    expect(await consumeRows()).toEqual({ leases: [{ items: '[[0,1]]' }], next: 1 });
+    const r2 = await call('POST', `/v1/topics/${topic}/subscriptions/${group}/receive`, { maxMessages: 1 });
+    expect(r2.json.messages.map((m: Json) => m.body)).toEqual(['q']);
+    expect((await consumeRows()).next).toBe(2);
+    expect((await consumeRows()).leases).toHaveLength(2);
+  });
+
   it('a reset before the flush loses no message: what was out is delivered again', async () => {
     const { topic, group, open, consumeRows, stub } = await pushTopic();
     const c1 = await open('c1');
