@@ -2,7 +2,9 @@
  * The commit log of one queue: append-only segments, each one appended batch (or a slice of
  * one) packed into a single row, so that rows written grow with requests, not messages.
  * Reads find a segment by its base offset through the primary key, so their cost does not grow
- * with the backlog; recently read segments stay decoded in memory.
+ * with the backlog. Recently read segments stay decoded in memory, and the ones this object
+ * appended stay as their text (parsed on first read): a consumer at the end of the log reads
+ * none of them back from SQLite.
  */
 import type { Rec } from '../model/message';
 
