@@ -1,9 +1,9 @@
 /** WebSocket frames a client may send (API.md "Push over WebSocket"). */
 import { z } from '@hono/zod-openapi';
 import { LIMITS } from './limits';
-import { bodyOnly, MessageInput } from './schemas';
+import { bodyOnly, Handle, MessageInput } from './schemas';
 
-const Handles = z.array(z.string().min(1).max(512)).min(1).max(LIMITS.ackHandlesMax); // plainAck mirrors it
+const Handles = z.array(Handle).min(1).max(LIMITS.ackHandlesMax); // plainAck mirrors it
 
 export const ClientFrame = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ack'), receiptHandles: Handles }).strict(),
@@ -20,7 +20,7 @@ export function plainAck(v: unknown): v is ClientFrame {
   const f = v as Record<string, unknown>;
   const hs = f.receiptHandles;
   return f.type === 'ack' && Object.keys(f).length === 2 && Array.isArray(hs) && hs.length >= 1 && hs.length <= LIMITS.ackHandlesMax
-    && hs.every((h) => typeof h === 'string' && h.length >= 1 && h.length <= 512);
+    && hs.every((h) => typeof h === 'string' && h.length >= 1 && h.length <= LIMITS.receiptHandleChars);
 }
 
 /** Frames between the relay and a Broker (internal). */

@@ -29,6 +29,7 @@ export const LIMITS = {
   /** A receive answer stops adding messages past this many body bytes (at least one is sent). */
   receiveBytesMax: 8 * 1024 * 1024,
   ackHandlesMax: 1000,
+  receiptHandleChars: 512,
   invisibleMsMin: 1000,
   invisibleMsMax: 43_200_000,
   invisibleMsDefault: 30_000,

@@ -172,7 +172,7 @@ export const Receive = z.object({
   consumerId: ConsumerId.optional(),
 }).strict().openapi('Receive');
 
-const Handle = z.string().min(1).max(512);
+export const Handle = z.string().min(1).max(LIMITS.receiptHandleChars);
 export const Ack = z.object({ receiptHandles: z.array(Handle).min(1).max(LIMITS.ackHandlesMax) }).strict().openapi('Ack');
 export const Nack = z.object({
   receiptHandles: z.array(Handle).min(1).max(LIMITS.ackHandlesMax),
