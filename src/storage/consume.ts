@@ -133,8 +133,8 @@ export class ConsumeState {
   setNext(grp: string, next: number, behind = false): void {
     this.nextCache.set(grp, next);
     if (behind) { this.behindNext.add(grp); return; }
+    this.behindNext.delete(grp); // written below, once
     this.writeBehind();
-    this.behindNext.delete(grp);
     this.sql.exec('UPDATE cgroups SET next = ? WHERE grp = ?', next, grp);
   }
 
