@@ -98,7 +98,7 @@ export class Broker extends DurableObject<Env> {
   private pumpTurn = 0;
   private traceTimer: ReturnType<typeof setTimeout> | null = null;
   /** push acks not applied yet (see ACK_FLUSH_MS), with the socket that sent them and when */
-  private acks: { ws: WebSocket; group: GroupConfig; refs: HandleRef[]; at: number }[] = [];
+  private acks: { ws: WebSocket; group: GroupConfig; key: string; refs: HandleRef[]; at: number }[] = [];
   private ackTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly ackFlushMs: number;
 
@@ -495,8 +495,9 @@ export class Broker extends DurableObject<Env> {
     return (grp) => grp === group || grp.startsWith(`${group}\u001f`);
   }
 
-  private take(group: string, handles: HandleRef[], now: number): Taken[] {
-    const owns = this.owner(group);
+  /** `key`: only that state key's deliveries (a push socket's own), else any of the group's. */
+  private take(group: string, handles: HandleRef[], now: number, key?: string): Taken[] {
+    const owns = key === undefined ? this.owner(group) : (g: string) => g === key;
     const refs = handles.map((h) => ({ leaseId: h.leaseId, off: h.offset, attempt: h.attempt, groupHash: h.groupHash }));
     // a handle whose lease belongs to another state key of the group (hash mismatch) is forged:
     // INVALID, and its delivery stays in the lease
@@ -518,12 +519,12 @@ export class Broker extends DurableObject<Env> {
     if (what === 'DLQ' && this.fifo.any(grp)) this.finished(grp, d.off, now);
   }
 
-  private settle(group: GroupConfig, handles: HandleRef[], nack: boolean, delayMs: number | undefined, now: number): AckStatus[] {
+  private settle(group: GroupConfig, handles: HandleRef[], nack: boolean, delayMs: number | undefined, now: number, key?: string): AckStatus[] {
     const cfg = this.consumeConfig(group);
     const fifo = new Map<string, boolean>();
     const isFifo = (g: string) => { if (!fifo.has(g)) fifo.set(g, this.fifo.any(g)); return fifo.get(g)!; };
     const acked: TraceItem[] = [];
-    const results = this.take(group.name, handles, now).map((t): AckStatus => {
+    const results = this.take(group.name, handles, now, key).map((t): AckStatus => {
       if (typeof t === 'string') return t;
       if (nack) this.failed(t.grp, t, cfg, now, delayMs, 'NACKED');
       else {
@@ -917,23 +918,27 @@ export class Broker extends DurableObject<Env> {
     const group = { ...cfg, name: st.group } as GroupConfig;
     const refs: HandleRef[] = [];
     let invalid = 0;
+    // a socket settles only its own state key's deliveries: a broadcasting consumer cannot ack
+    // or nack a sibling's (that would move the sibling's offsets), nor a socket another group's
+    const own = hash32(st.key);
     for (const h of f.receiptHandles) {
       const d = decodeReceiptHandle(h);
-      if (!d || d.queueId !== this.route.queueId || d.incarnation !== this.route.topic.incarnation) { invalid++; continue; }
+      if (!d || d.queueId !== this.route.queueId || d.incarnation !== this.route.topic.incarnation || d.groupHash !== own) {
+        invalid++; continue;
+      }
       refs.push({ leaseId: d.leaseId, offset: d.offset, attempt: d.attempt, groupHash: d.groupHash });
     }
-    const own = hash32(st.key);
-    if (f.type === 'ack' && refs.every((r) => r.groupHash === own) && !this.fifo.any(st.key)) {
+    if (f.type === 'ack' && !this.fifo.any(st.key)) {
       // applied with the other acks of the next ACK_FLUSH_MS; at once in a FIFO group (an ack
-      // releases the next message) and for handles of another state key (answered INVALID now)
+      // releases the next message)
       this.reportInvalid(ws, invalid);
-      if (refs.length) this.acks.push({ ws, group, refs, at: Date.now() });
+      if (refs.length) this.acks.push({ ws, group, key: st.key, refs, at: Date.now() });
       this.flushAcksSoon();
       return;
     }
     this.flushAcks(); // in the order they came
     const results = this.txn(() =>
-      this.settle(group, refs, f.type === 'nack', f.type === 'nack' ? f.delayMs : undefined, Date.now()));
+      this.settle(group, refs, f.type === 'nack', f.type === 'nack' ? f.delayMs : undefined, Date.now(), st.key));
     this.reportInvalid(ws, invalid + results.filter((r) => r === 'INVALID').length);
     this.afterSettle();
   }
@@ -963,7 +968,7 @@ export class Broker extends DurableObject<Env> {
     const batch = this.acks;
     this.acks = [];
     const results = this.txn(() => {
-      const r = batch.map((a) => this.settle(a.group, a.refs, false, undefined, a.at));
+      const r = batch.map((a) => this.settle(a.group, a.refs, false, undefined, a.at, a.key));
       this.consume.writeBehind(); // what is still out after these acks
       return r;
     });

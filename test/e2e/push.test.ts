@@ -140,6 +140,29 @@ describe('BROADCASTING: every consumerId gets every message, with its own offset
     expect(again.messages).toHaveLength(7);
   });
 
+  it("a consumer cannot ack or nack a sibling's handle: INVALID_RECEIPT_HANDLE, and the sibling's delivery stays its own", async () => {
+    const t = uniq('bc-sib');
+    const g = uniq('g');
+    await api.createTopic(t, { queues: 1 });
+    await api.putGroup(g, { mode: 'BROADCASTING' });
+    const c1 = await connect(t, g, { consumerId: 'c1' });
+    const c2 = await connect(t, g, { consumerId: 'c2' });
+    await api.produce(t, { body: 'x' });
+    await c1.untilCount(1);
+    await c2.untilCount(1);
+    c2.ack(c2.messages); // its own: fine
+    c2.send({ type: 'ack', receiptHandles: [c1.messages[0].receiptHandle] });
+    expect(await c2.nextError(0)).toMatchObject({ type: 'error', code: 'INVALID_RECEIPT_HANDLE' });
+    c2.send({ type: 'nack', receiptHandles: [c1.messages[0].receiptHandle] });
+    expect(await c2.nextError(1)).toMatchObject({ type: 'error', code: 'INVALID_RECEIPT_HANDLE' });
+    await groupUntil(g, (s) => s.inflight === 1, "c2 acked its own; c1's is still out");
+    await sleep(300);
+    expect(c1.messages).toHaveLength(1); // not redelivered by the nack
+    c1.ack(c1.messages);
+    await groupUntil(g, (s) => s.lag === 0 && s.inflight === 0, 'c1 acked its own');
+    expect(c2.errors).toHaveLength(2);
+  });
+
   it('refuses a connection without consumerId before the upgrade (400)', async () => {
     const t = uniq('bc-noid');
     const g = uniq('g');
