@@ -10,6 +10,7 @@ import { groupRoutes } from './routes/groups';
 import { messageRoutes } from './routes/messages';
 import { pushRoutes } from './routes/push';
 import { queryRoutes } from './routes/query';
+import { siteRoutes } from './routes/site';
 import { transactionRoutes } from './routes/transactions';
 import { subscriptionRoutes } from './routes/subscriptions';
 import { systemRoutes } from './routes/system';
@@ -74,5 +75,6 @@ queryRoutes(app);
 tokenRoutes(app);
 dlqRoutes(app);
 clusterRoutes(app);
+siteRoutes(app);
 
 export default app;

@@ -37,7 +37,7 @@ export async function waitHealthy(url, timeoutMs = 120_000, alive = () => true) 
 }
 
 /** Files the Worker is built from; the bench runs a copy, so edits made meanwhile do not reload it. */
-const SNAPSHOT = ['src', 'public', 'wrangler.toml', 'wrangler.json', 'wrangler.jsonc', 'package.json', 'tsconfig.json'];
+const SNAPSHOT = ['src', 'wrangler.toml', 'wrangler.json', 'wrangler.jsonc', 'package.json', 'tsconfig.json'];
 
 /** Copies the Worker's sources into `dir` (node_modules linked); returns a hash of what was copied. */
 function snapshot(root, dir, extra = []) {
@@ -56,11 +56,6 @@ function snapshot(root, dir, extra = []) {
   }
   for (const f of extra) h.update(f).update('\0').update(readFileSync(join(dir, f))).update('\0');
   symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
-  // an [assets] directory that is built separately (and may not exist yet) is created empty
-  try {
-    const m = /^\s*directory\s*=\s*"([^"]+)"/m.exec(readFileSync(join(dir, 'wrangler.toml'), 'utf8'));
-    if (m && !existsSync(join(dir, m[1]))) mkdirSync(join(dir, m[1]), { recursive: true });
-  } catch { /* no wrangler.toml */ }
   return h.digest('hex').slice(0, 16);
 }
 function readdirSafe(p) { try { return readdirSync(p); } catch { return null; } }

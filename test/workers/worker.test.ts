@@ -293,14 +293,43 @@ describe('errors', () => {
   });
 });
 
-describe.todo('API.md endpoints not served yet', () => {
-  it.todo('POST /v1/topics/{topic}/transactions, .../{transactionId}/commit and .../rollback');
-  it.todo('DELETE /v1/topics/{topic}/messages/{messageId} (recall)');
-  it.todo('GET /v1/topics/{topic}/messages/{messageId}, ?key=, ?queueId=&offset=, ?start=&end= (query)');
-  it.todo('GET /v1/topics/{topic}/messages/{messageId}/trace');
-  it.todo('POST /v1/groups/{group}/dlq/resend');
-  it.todo('GET /v1/topics/{topic}/subscriptions/{group}/ws (push)');
-  it.todo('GET /v1/cluster, GET /v1/stats');
-  it.todo('POST/GET /v1/tokens, DELETE /v1/tokens/{name}');
-  it.todo('GET /dashboard');
+describe('web pages (/dashboard, /docs), served from the generated site module', () => {
+  it('serves each page and its files with their types and an ETag, and answers a matching If-None-Match with 304', async () => {
+    for (const m of ['/dashboard', '/docs']) {
+      const page = await SELF.fetch(`${BASE}${m}`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('Content-Type')).toBe('text/html; charset=utf-8');
+      const html = await page.text();
+      expect(html).toContain(`<script type="module" src="${m}/app.js"></script>`);
+      const js = await SELF.fetch(`${BASE}${m}/app.js`);
+      expect(js.headers.get('Content-Type')).toBe('text/javascript; charset=utf-8');
+      expect((await js.text()).length).toBeGreaterThan(10_000);
+      const css = await SELF.fetch(`${BASE}${m}/app.css`);
+      expect(css.headers.get('Content-Type')).toBe('text/css; charset=utf-8');
+      await css.arrayBuffer();
+      const etag = page.headers.get('ETag')!;
+      expect(etag).toMatch(/^"[0-9a-f]{16}"$/);
+      expect(page.headers.get('Cache-Control')).toBe('no-cache');
+      const again = await SELF.fetch(`${BASE}${m}`, { headers: { 'If-None-Match': `W/${etag}` } });
+      expect(again.status).toBe(304);
+      expect(await again.text()).toBe('');
+      const changed = await SELF.fetch(`${BASE}${m}`, { headers: { 'If-None-Match': '"0000000000000000"' } });
+      expect(changed.status).toBe(200);
+      expect(await changed.text()).toBe(html);
+    }
+  });
+
+  it('redirects a trailing slash and index.html to the page (307, query kept); anything else is a JSON 404', async () => {
+    for (const path of ['/dashboard/', '/dashboard/index.html', '/docs/?x=1']) {
+      const r = await SELF.fetch(`${BASE}${path}`, { redirect: 'manual' });
+      expect(r.status, path).toBe(307);
+      const to = new URL(r.headers.get('Location')!, BASE);
+      expect(to.pathname + to.search, path).toBe(path.startsWith('/docs') ? '/docs?x=1' : '/dashboard');
+    }
+    for (const path of ['/dashboard/nope.js', '/dashboard/app.js.map', '/dashboardx', '/docs/../v1/health', '/public/dashboard/index.html']) {
+      const r = await call('GET', path);
+      if (path === '/docs/../v1/health') { expect(r.status).toBe(200); continue; } // the URL parser resolves the dots
+      expectError(r, 404, 'NOT_FOUND');
+    }
+  });
 });
