@@ -54,6 +54,19 @@ export function packRecords(out: Outgoing[]): PackedRecords | null {
   return { json, sizes, keys };
 }
 
+/** Several packed parts as one, in order (a group commit's appends: one segment row for all). */
+export function joinPacked(parts: PackedRecords[]): PackedRecords {
+  if (parts.length === 1) return parts[0];
+  const out: PackedRecords = { json: [], sizes: [], keys: [] };
+  for (const p of parts) {
+    const at = out.json.length;
+    for (const [i, k] of p.keys) out.keys.push([at + i, k]);
+    out.json.push(...p.json);
+    out.sizes.push(...p.sizes);
+  }
+  return out;
+}
+
 const ASCII = /^[\x00-\x7f]*$/;
 /**
  * UTF-8 length of a string without encoding it (produce sizes every body, tag, key and property:

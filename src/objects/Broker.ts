@@ -10,7 +10,7 @@ import { compileFilter, filterKey, parseFilterKey, type FilterSpec, type Predica
 import { decodeReceiptHandle, encodeMessageId, encodeReceiptHandle, hash32, IdKind, logMessageId } from '../model/ids';
 import type { BrokerControl } from '../model/frames';
 import { LIMITS } from '../model/limits';
-import { bodyOf, ENC_NAME, type Outgoing, type PackedRecords, type Rec } from '../model/message';
+import { bodyOf, ENC_NAME, joinPacked, type Outgoing, type PackedRecords, type Rec } from '../model/message';
 import type { ConsumeFrom, GroupConfig, ResetTarget } from '../model/schemas';
 import { CommitLog, type LogEntry, type LogStatus } from '../storage/commitlog';
 import { ConsumeState, type ConsumeConfig, type Item, type Taken } from '../storage/consume';
@@ -69,6 +69,10 @@ const TRACE_FLUSH_ITEMS = 10_000;
 const ACK_FLUSH_MS = 10; // env PUSH_ACK_FLUSH_MS overrides
 /** Long polls one queue holds at once; past that, receive answers 429 with Retry-After. */
 const MAX_WAITERS = 1000;
+/** One group commit stores at most this many messages, and this many characters of records, */
+const GROUP_COMMIT_MESSAGES = 10_000;
+/** (both well past one REST request's limits: a single request always goes in one). */
+const GROUP_COMMIT_CHARS = 16_000_000;
 
 export class Broker extends DurableObject<Env> {
   private sql: SqlStorage;
@@ -100,6 +104,9 @@ export class Broker extends DurableObject<Env> {
   /** push acks not applied yet (see ACK_FLUSH_MS), with the socket that sent them and when */
   private acks: { ws: WebSocket; group: GroupConfig; key: string; refs: HandleRef[]; at: number }[] = [];
   private ackTimer: ReturnType<typeof setTimeout> | null = null;
+  /** packed appends waiting for the group commit (producePacked), in arrival order */
+  private appendQueue: { name: string; p: PackedRecords; resolve: (r: { base: number } | Failure) => void; reject: (e: unknown) => void }[] = [];
+  private appendTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly ackFlushMs: number;
 
   /** SQL work of this object since it started, as billed (cursor.rowsRead/rowsWritten): bench/cost.mjs */
@@ -342,14 +349,49 @@ export class Broker extends DurableObject<Env> {
   /**
    * produce() for messages without a dedupId or a due time, packed by the Worker (packRecords):
    * answers the first offset once durable; the ids follow from it (logMessageId).
+   *
+   * Group commit: the appends that reach this object before its next timer turn (concurrent
+   * produces, from any number of requests and isolates) go into one transaction and one segment
+   * row, so one commit (one fsync here) serves them all; a lone produce waits that one turn
+   * (setTimeout 0). They are stored in arrival order, each part's messages together.
    */
   async producePacked(route: QueueRoute, p: PackedRecords): Promise<{ base: number } | Failure> {
     const f = this.enter(route, false); if (f) return f;
+    return new Promise((resolve, reject) => {
+      this.appendQueue.push({ name: route.topic.name, p, resolve, reject });
+      this.appendTimer ??= setTimeout(() => { this.appendTimer = null; this.commitAppends(); }, 0);
+    });
+  }
+
+  /** Stores the queued packed appends (up to GROUP_COMMIT_* at a time) in one transaction. */
+  private commitAppends(): void {
+    let n = 0;
+    let chars = 0;
+    let k = 0;
+    for (; k < this.appendQueue.length; k++) {
+      const p = this.appendQueue[k].p;
+      if (k > 0 && (n + p.json.length > GROUP_COMMIT_MESSAGES || chars > GROUP_COMMIT_CHARS)) break;
+      n += p.json.length;
+      for (const j of p.json) chars += j.length;
+    }
+    const batch = this.appendQueue.splice(0, k);
+    if (this.appendQueue.length) this.appendTimer ??= setTimeout(() => { this.appendTimer = null; this.commitAppends(); }, 0);
+    if (!batch.length) return;
+    if (this.dropped) {
+      for (const a of batch) a.resolve(fail('TOPIC_NOT_FOUND', `topic "${a.name}" does not exist`));
+      return;
+    }
     const now = Date.now();
-    const { base } = this.txn(() => this.appendPacked(p, now));
+    let base: number;
+    try {
+      base = this.txn(() => this.appendPacked(joinPacked(batch.map((a) => a.p)), now)).base;
+    } catch (err) {
+      for (const a of batch) a.reject(err);
+      return;
+    }
+    for (const a of batch) { a.resolve({ base }); base += a.p.json.length; }
     this.wake();
     this.pump();
-    return { base };
   }
 
   // ---- consume ---------------------------------------------------------------------------

@@ -146,6 +146,38 @@ describe('produce and receive', () => {
     expect(packRecords(outgoing(b.route, [{ body: 's', delayMs: 60_000 }]))).toBeNull();
   });
 
+  it('group commit: packed appends that arrive together share one transaction and one segment row, in arrival order', async () => {
+    const { route, stub } = await setup({}, 'group-commit');
+    const now = Date.now();
+    const parts = [['a0'], ['b0', 'b1', 'b2'], ['c0'], ['d0', 'd1']].map((bodies, r) =>
+      packRecords(outgoing(route, bodies.map((body) => ({ body, keys: [`r${r}`] })), now))!);
+    // called in one turn of the object (as RPCs that arrive together are)
+    const answers = (await runInDurableObject(stub, (b: Broker) => Promise.all(parts.map((p) => b.producePacked(route, p))))).map(ok);
+    expect(answers.map((a) => a.base)).toEqual([0, 1, 4, 5]);
+    expect(await brokerSql(stub, 'SELECT base, n FROM segments ORDER BY base')).toEqual([{ base: 0, n: 7 }]);
+    for (const [r, p] of parts.entries()) {
+      for (let k = 0; k < p.json.length; k++) {
+        expect(await stub.getMessage(route, { off: answers[r].base + k })).toMatchObject({ body: JSON.parse(p.json[k]).b });
+      }
+    }
+    // each part's keys point at its own offsets
+    const byKey = async (key: string) => ((await stub.query(route, { key }, null, 10)) as unknown as { messages: { queueOffset: number }[] }).messages.map((m) => m.queueOffset);
+    expect(await byKey('r1')).toEqual([1, 2, 3]);
+    expect(await byKey('r3')).toEqual([5, 6]);
+    // one at a time, each is its own
+    expect(ok(await stub.producePacked(route, packRecords(outgoing(route, [{ body: 'e0' }], now))!)).base).toBe(7);
+    expect(await brokerSql(stub, 'SELECT base, n FROM segments ORDER BY base')).toEqual([{ base: 0, n: 7 }, { base: 7, n: 1 }]);
+  });
+
+  it('group commit: an append queued when the topic is dropped answers TOPIC_NOT_FOUND and stores nothing', async () => {
+    const { route, stub } = await setup({}, 'group-commit-drop');
+    const p = packRecords(outgoing(route, [{ body: 'x' }]))!;
+    const [a, , b] = await runInDurableObject(stub, (o: Broker) => Promise.all([o.producePacked(route, p), o.drop(), o.producePacked(route, p)]));
+    expect(a).toMatchObject({ failure: { code: 'TOPIC_NOT_FOUND' } });
+    expect(b).toMatchObject({ failure: { code: 'TOPIC_NOT_FOUND' } });
+    expect(await brokerSql(stub, 'SELECT * FROM segments')).toEqual([]);
+  });
+
   it('skips filtered-out messages and counts them as consumed', async () => {
     const { route, stub } = await setup();
     await produce(stub, route, [{ body: '1', tag: 'a' }, { body: '2', tag: 'b' }, { body: '3', tag: 'a' }, { body: '4' }]);
