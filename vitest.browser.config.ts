@@ -1,17 +1,5 @@
-import { defineConfig } from 'vitest/config';
+import { serverSuite } from './vitest.e2e.config';
 
-// Browser tests of the dashboard: a real `wrangler dev` (test/e2e/server.ts) driven by Debian's
-// Chromium through playwright-core (no browser download). Plain Node; one file after another.
-export default defineConfig({
-  test: {
-    include: ['test/browser/**/*.test.ts'],
-    environment: 'node',
-    pool: 'forks',
-    fileParallelism: false,
-    sequence: { concurrent: false },
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
-    teardownTimeout: 30_000,
-    reporters: ['default'],
-  },
-});
+// Browser tests of the dashboard and the API reference: a real `wrangler dev` driven by Debian's
+// Chromium through playwright-core (no browser download), set up like the end-to-end suite.
+export default serverSuite('test/browser/**/*.test.ts');
