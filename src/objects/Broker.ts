@@ -359,8 +359,12 @@ export class Broker extends DurableObject<Env> {
     const f = this.enter(route, false); if (f) return f;
     return new Promise((resolve, reject) => {
       this.appendQueue.push({ name: route.topic.name, p, resolve, reject });
-      this.appendTimer ??= setTimeout(() => { this.appendTimer = null; this.commitAppends(); }, 0);
+      this.commitAppendsSoon();
     });
+  }
+
+  private commitAppendsSoon(): void {
+    this.appendTimer ??= setTimeout(() => { this.appendTimer = null; this.commitAppends(); }, 0);
   }
 
   /** Stores the queued packed appends (up to GROUP_COMMIT_* at a time) in one transaction. */
@@ -375,7 +379,7 @@ export class Broker extends DurableObject<Env> {
       for (const j of p.json) chars += j.length;
     }
     const batch = this.appendQueue.splice(0, k);
-    if (this.appendQueue.length) this.appendTimer ??= setTimeout(() => { this.appendTimer = null; this.commitAppends(); }, 0);
+    if (this.appendQueue.length) this.commitAppendsSoon(); // the rest, next turn
     if (!batch.length) return;
     if (this.dropped) {
       for (const a of batch) a.resolve(fail('TOPIC_NOT_FOUND', `topic "${a.name}" does not exist`));
