@@ -18,6 +18,9 @@
 //     latency:     a push consumer at the log's end; LAT_N messages published one per POST, open loop
 //                  at RATE/s; e2e = receive − publish call, publish→ack = 201 − publish call;
 //                  then the same with each message one send on a produce channel (latencyWs)
+//     floors:      the same channel at RATE/s with sends the Worker refuses at once (wsFloor: no object,
+//                  no storage), and the disk's fdatasync tail in the server's state directory (disk),
+//                  measured alone: what every latency above sits on
 //   peers (bench/lib/peers.mjs: ../shared/peers/bench.mjs, unchanged, in a child process): the same
 //     N, SIZE, 1,000 publishes in flight, drain acking each message (prefetch 1,000), LAT_N at RATE/s;
 //     then a short pass with SINGLE_WINDOW (16) publishes in flight, the analogue of 16 connections
@@ -38,6 +41,7 @@ import { openProduce, pipelined, pipelinedStream } from './lib/produce-ws.mjs';
 import { Producer } from '../dist/client.mjs';
 import { closedLoop, cpuMeter, fmt, latencySummary, pct, round, waitQuiet } from './lib/stats.mjs';
 import { startJitterProbe } from './lib/jitter.mjs';
+import { fsyncProbe } from './lib/disk.mjs';
 import { ACK_MEANS, LABEL, findPeers, startPeers } from './lib/peers.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -95,7 +99,7 @@ function openPushParsed(url, topic, group, maxInflight, consumerId, onFrame) {
 }
 const closeWs = (ws) => new Promise((r) => { if (ws.readyState === WebSocket.CLOSED) return r(); ws.once('close', r); ws.close(1000, 'bench done'); setTimeout(r, 3000); });
 
-export async function runCompare({ url, serverCpu, opts: o, log }) {
+export async function runCompare({ url, serverCpu, stateDir = os.tmpdir(), opts: o, log }) {
   const stamp = Date.now().toString(36);
   const phaseMs = o.comparePhaseTimeoutSec * 1000;
   const admin = makeClient(url, { connections: 2 });
@@ -329,6 +333,38 @@ export async function runCompare({ url, serverCpu, opts: o, log }) {
     } finally { await probe?.stop(); await closeWs(ws); await ch?.close(); }
   }
 
+  /**
+   * The floor under the WebSocket latency: the same channel at the same rate, but each send is
+   * refused by the Worker at once (an empty messages array), so no object and no storage is
+   * involved; what is left is the client, wrangler's proxy and the Worker's own frame handling.
+   */
+  async function wsFloor(topic, n = o.compareLatN, rate = o.compareRate) {
+    const ch = await openProduce(url, topic);
+    const answered = new Float64Array(n).fill(NaN);
+    let sent = 0, done = 0, unexpected = 0;
+    try {
+      const meter = cpuMeter(serverCpu);
+      const t0 = performance.now();
+      await withTimeout(new Promise((res) => {
+        const tick = () => {
+          const due = Math.min(n, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
+          while (sent < due) {
+            const i = sent++;
+            const ts = performance.now();
+            const settle = () => { answered[i] = performance.now() - ts; if (++done === n) res(); };
+            ch.send('[]').then(() => { unexpected++; settle(); }, (e) => { if (!/BAD_REQUEST/.test(e.message)) unexpected++; settle(); });
+          }
+          if (sent < n) setTimeout(tick, 1);
+        };
+        tick();
+      }), phaseMs, 'websocket floor');
+      if (unexpected) throw new Error(`websocket floor: ${unexpected} of ${n} empty sends were not refused with BAD_REQUEST`);
+      const v = answered.sort();
+      const r2 = (x) => round(x, 2);
+      return { messages: n, rate, answer: { p50: r2(pct(v, 50)), p90: r2(pct(v, 90)), p99: r2(pct(v, 99)), max: r2(v[v.length - 1]) }, cpu: meter() };
+    } finally { await ch.close(); }
+  }
+
   async function edgemqRun(run) {
     const tag = `${stamp}-${run}`;
     const r = { run, startedAt: new Date().toISOString(), load1: round(os.loadavg()[0], 2) };
@@ -351,7 +387,7 @@ export async function runCompare({ url, serverCpu, opts: o, log }) {
       x.quietWait = q;
       r[name] = x;
       const c = x.cpu;
-      log(`    edgemq run ${run} ${name.padEnd(14)} ` + (x.msgPerSec !== undefined ? `${fmt(x.msgPerSec).padStart(7)}/s` : `e2e p50 ${fmt(x.e2e.p50, 2)} p99 ${fmt(x.e2e.p99, 2)} ms, publish→ack p50 ${fmt(x.pubAck.p50, 2)} p99 ${fmt(x.pubAck.p99, 2)} ms, offered ${fmt(x.achievedRate)}/s, served ${fmt(x.servedRate)}/s, missing ${x.missing}, machine wake-up late p99 ${fmt(x.jitter?.p99, 2)} ms`) +
+      log(`    edgemq run ${run} ${name.padEnd(14)} ` + (x.msgPerSec !== undefined ? `${fmt(x.msgPerSec).padStart(7)}/s` : x.answer ? `refused sends answered p50 ${fmt(x.answer.p50, 2)} p99 ${fmt(x.answer.p99, 2)} ms` : `e2e p50 ${fmt(x.e2e.p50, 2)} p99 ${fmt(x.e2e.p99, 2)} ms, publish→ack p50 ${fmt(x.pubAck.p50, 2)} p99 ${fmt(x.pubAck.p99, 2)} ms, offered ${fmt(x.achievedRate)}/s, served ${fmt(x.servedRate)}/s, missing ${x.missing}, machine wake-up late p99 ${fmt(x.jitter?.p99, 2)} ms`) +
         `  cores client ${fmt(c.clientCpuCores, 2)} server ${fmt(c.serverCpuCores, 2)} other ${fmt(c.otherCpuCores, 2)}` + (x.serverCpuUsPerMsg != null ? `  server ${fmt(x.serverCpuUsPerMsg, 1)} µs/msg` : ''));
     };
     await step('produceBatch', () => produceBatched(topic, o.compareN));
@@ -363,6 +399,10 @@ export async function runCompare({ url, serverCpu, opts: o, log }) {
     await step('health', () => health(o.compareHealthSeconds));
     await step('latency', () => latency(topic, `cmp-lat-${tag}`));
     await step('latencyWs', () => latency(topic, `cmp-latws-${tag}`, o.compareLatN, o.compareRate, 'ws'));
+    await step('wsFloor', () => wsFloor(topic));
+    // measured alone, between phases: the disk's fsync tail now, under the latencies just measured
+    r.disk = await fsyncProbe(stateDir);
+    log(`    edgemq run ${run} disk fdatasync (4 KB, one per ms, in the server's state directory) p50 ${fmt(r.disk.p50, 2)} p99 ${fmt(r.disk.p99, 2)} max ${fmt(r.disk.max, 2)} ms`);
     if (o.compareLatLowRate > 0) await step('latencyLow', () => latency(topic, `cmp-latlow-${tag}`, o.compareLatLowN, o.compareLatLowRate));
     for (const t of [warm, topic]) await admin.request('DELETE', `/v1/topics/${enc(t)}`, undefined, { expect: [204, 404] }).catch(() => {});
     return r;
@@ -466,6 +506,8 @@ function summarizeCompare(res) {
     wsLatServed: (e) => e.latencyWs?.servedRate ?? NaN, wsLatMissing: (e) => e.latencyWs?.missing ?? 0,
     wsStoreToConsumerP50: (e) => e.latencyWs?.split.storeToConsumer.p50 ?? NaN, wsStoreToConsumerP99: (e) => e.latencyWs?.split.storeToConsumer.p99 ?? NaN,
     storeToConsumerP50: (e) => e.latency.split.storeToConsumer.p50, storeToConsumerP99: (e) => e.latency.split.storeToConsumer.p99,
+    floorP50: (e) => e.wsFloor?.answer.p50 ?? NaN, floorP99: (e) => e.wsFloor?.answer.p99 ?? NaN,
+    diskP50: (e) => e.disk?.p50 ?? NaN, diskP99: (e) => e.disk?.p99 ?? NaN, diskMax: (e) => e.disk?.max ?? NaN,
   };
   for (const [k, f] of Object.entries(metrics)) edgemq[k] = { median: em(f), range: range(f), runs: ok.map((r) => f(r.edgemq)) };
   const cpu = {};
@@ -515,7 +557,7 @@ function summarizeCompare(res) {
 const rngTxt = (m, r, d = 0) => (m === null || m === undefined ? '-' : `${fmt(m, d)}${r && r[0] !== r[1] ? ` (${fmt(r[0], d)}–${fmt(r[1], d)})` : ''}`);
 
 export const EDGEMQ_ACK = 'produce: 201 after the batch\'s SQLite transaction in the queue\'s Durable Object has committed; under wrangler dev workerd fsyncs each commit ' +
-  '(strace on this setup: 206 fsyncs for 200 produce requests), in production the commit is confirmed once replicated; ack: a fire-and-forget frame (push), HTTP 200 after commit (pull)';
+  '(on its only thread; concurrent produces share a commit: strace on this setup, 79 fsyncs for 200 batched produce requests), in production the commit is confirmed once replicated; ack: a fire-and-forget frame (push), HTTP 200 after commit (pull)';
 
 export function compareMarkdown(r) {
   const s = r.summary, e = s.edgemq, c = r.config;
@@ -562,6 +604,13 @@ export function compareMarkdown(r) {
       `; published over a produce WebSocket at ${fmt(c.compareRate)}/s (delivered at ${fmt(e.wsLatServed.median)}/s${e.wsLatMissing.runs.some((x) => x > 0) ? `; missing ${e.wsLatMissing.runs.join(', ')} per run` : ''}) e2e p50/p99 ${fmt(e.wsE2eP50.median, 2)} / ${fmt(e.wsE2eP99.median, 2)} ms, publish→sent ${fmt(e.wsAckP50.median, 2)} / ${fmt(e.wsAckP99.median, 2)} ms, storeTimestamp → frame received ${fmt(e.wsStoreToConsumerP50.median)} / ${fmt(e.wsStoreToConsumerP99.median)} ms` +
       `. Meanwhile a separate idle process sleeping 1 ms at a time woke late by p99 ${fmt(e.jitterP99.median, 2)} ms (POSTs) and ${fmt(e.wsJitterP99.median, 2)} ms, max ${fmt(e.wsJitterMax.median, 1)} ms (WebSocket): the machine's own scheduling tail, under every hop of a message` +
       `. A single-message POST rate below the offered rate (see produce single) means the ${fmt(c.compareRate)}/s measurement queues up in the HTTP path and its latency is that queue's.`,
+    '',
+    ...(Number.isFinite(e.floorP99.median) || Number.isFinite(e.diskP99.median) ? [
+      `**Floors under those latencies, measured in the same runs** (medians): the same produce channel at ${fmt(c.compareRate)}/s with every send refused by the Worker at once ` +
+        `(an empty messages array: no Durable Object, no storage; only the client, wrangler's proxy and the Worker's frame handling) answered in p50/p99 ${fmt(e.floorP50.median, 2)} / ${fmt(e.floorP99.median, 2)} ms (per run: ${e.floorP99.runs.map((x) => fmt(x, 2)).join(', ')}). ` +
+        `The disk under the server's state, alone between phases (4 KB appended and fdatasynced once per ms, ${fmt(c.compareRate)} commits/s), took p50/p99/max ${fmt(e.diskP50.median, 2)} / ${fmt(e.diskP99.median, 2)} / ${fmt(e.diskMax.median, 2)} ms (p99 per run: ${e.diskP99.runs.map((x) => fmt(x, 2)).join(', ')}): ` +
+        'under wrangler dev each commit of a Durable Object is one fsync made on workerd\'s only thread (strace), and a message is answered and delivered only after its commit\'s fsync, so that tail sits under every produce and delivery (Redis with appendfsync always waits for the same disk).',
+    ] : []),
     '',
     '**CPU while measuring** (cores; 1.00 = one core busy; the machine has ' + os.cpus().length + '). edgemq (medians over runs):',
     '',

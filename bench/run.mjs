@@ -166,7 +166,9 @@ try {
     const t0 = Date.now();
     let result;
     try {
-      result = await phase.run({ url, serverCpu, opts, log });
+      // the disk under the server's state (a server given by --url: this machine's temporary directory)
+      const stateDir = server ? join(server.dir, 'state') : os.tmpdir();
+      result = await phase.run({ url, serverCpu, stateDir, opts, log });
     } catch (e) {
       failed = true;
       log(`phase ${name} FAILED: ${e.stack || e.message}`);
