@@ -56,6 +56,8 @@ export interface PushConsumer { consumerId: string; connectedAt: number }
 interface Waiter { key: string; resolve: (ready: boolean) => void; timer: ReturnType<typeof setTimeout> }
 
 const RETRY_ALARM_MS = 5000;
+/** A transaction check-back that has not answered by then counts as UNKNOWN. */
+const CHECK_TIMEOUT_MS = 5000;
 /** Trace is written behind: buffered events are flushed this long after the first of them... */
 const TRACE_FLUSH_MS = 250;
 /** ...or at once (next tick) when they name this many offsets. */
@@ -89,6 +91,8 @@ export class Broker extends DurableObject<Env> {
   private socketFilters = new Map<string, Predicate>();
   private pullConsumers = new Map<string, Map<string, number>>();
   private flushing: Promise<void> | null = null;
+  /** check-backs being asked, by transaction id (they run beside the alarm, not in it) */
+  private checks = new Map<number, Promise<void>>();
   private fifo!: Fifo;
   private txs!: Transactions;
   private keys!: KeyIndex;
@@ -697,19 +701,37 @@ export class Broker extends DurableObject<Env> {
     return { state: name(want) };
   }
 
-  /** Transactions past their check time: ask the producer's checkUrl, or roll back. */
-  private async checkTransactions(now: number): Promise<void> {
-    // concurrently: the alarm (and so every scheduled message of this queue) waits for this pass,
-    // so a slow or hanging checkUrl must cost it one timeout, not one per transaction
-    await Promise.all(this.txs.due(now).map(async (tx) => {
+  /**
+   * Transactions past their check time: roll back, or ask the producer's checkUrl. A check-back
+   * runs beside the alarm, not in it: a slow or hanging checkUrl holds up nothing else of the
+   * queue (scheduled messages, redeliveries). While it is asked, the check is counted and the
+   * transaction is due again only after the check's timeout and one interval (what a crash in the
+   * middle leaves behind); its answer then decides, or sets the next check one interval on.
+   */
+  private startChecks(now: number): void {
+    for (const tx of this.txs.due(now)) {
+      if (this.checks.has(tx.id)) continue;
       const o = tx.opts;
-      if (!o.checkUrl || tx.checks >= o.maxChecks) { this.applyDecision(tx.id, 'ROLLBACK', now); return; }
-      const answer = await this.askProducer(tx.id, o.checkUrl, tx.checks + 1);
-      this.trace('CHECKED', this.schedule.txSeqs(tx.id).map((q) => ({ off: q })), { checkTimes: tx.checks + 1, answer }, Date.now(), true);
-      if (answer === 'COMMIT' || answer === 'ROLLBACK') this.applyDecision(tx.id, answer, Date.now());
-      else if (tx.checks + 1 >= o.maxChecks) this.applyDecision(tx.id, 'ROLLBACK', Date.now());
-      else this.txs.checked(tx.id, Date.now() + o.checkIntervalMs);
-    }));
+      if (!o.checkUrl || tx.checks >= o.maxChecks) { this.applyDecision(tx.id, 'ROLLBACK', now); continue; }
+      const checkTimes = tx.checks + 1;
+      this.txs.checked(tx.id, now + CHECK_TIMEOUT_MS + o.checkIntervalMs);
+      const asked = this.askProducer(tx.id, o.checkUrl, checkTimes).then((answer) => {
+        if (this.dropped) return;
+        const at = Date.now();
+        this.trace('CHECKED', this.schedule.txSeqs(tx.id).map((q) => ({ off: q })), { checkTimes, answer }, at, true);
+        if (answer === 'COMMIT' || answer === 'ROLLBACK') this.applyDecision(tx.id, answer, at);
+        else if (checkTimes >= o.maxChecks) this.applyDecision(tx.id, 'ROLLBACK', at);
+        else this.txs.postpone(tx.id, at + o.checkIntervalMs);
+        this.rearm(at + 1, true); // the alarm was set for this check's provisional due time
+      }).catch((err) => console.error('transaction check-back failed', err))
+        .finally(() => this.checks.delete(tx.id));
+      this.checks.set(tx.id, asked);
+    }
+  }
+
+  /** Resolves once the check-backs asked so far have answered and been applied (tests wait on it). */
+  async checksSettled(): Promise<void> {
+    await Promise.all([...this.checks.values()]);
   }
 
   /** One check-back; a timeout, an error or a garbage answer is UNKNOWN. */
@@ -724,7 +746,7 @@ export class Broker extends DurableObject<Env> {
     try {
       const res = await fetch(url, {
         method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
-        signal: AbortSignal.timeout(5000),
+        signal: AbortSignal.timeout(CHECK_TIMEOUT_MS),
       });
       if (!res.ok) return 'UNKNOWN';
       const text = await res.text();
@@ -1244,21 +1266,28 @@ export class Broker extends DurableObject<Env> {
       this.stats.purge(Math.floor(cut / 60_000));
       this.txs.purge(cut);
     });
-    await this.checkTransactions(now);
+    this.startChecks(now);
     if (woke || this.waiters.size) this.wake();
     await this.flushDeadLetters();
     this.pump();
     this.rearm();
   }
 
-  /** Sets the alarm for the earliest due work left. */
-  private rearm(notBefore = Date.now() + 1): void {
+  /**
+   * Sets the alarm for the earliest due work left: no later than it is now, or, when `exact`,
+   * exactly then (later, or none at all), as after a check-back that decided its transaction.
+   */
+  private rearm(notBefore = Date.now() + 1, exact = false): void {
     const topic = this.route?.topic;
     const oldest = this.log.oldestTimestamp();
     const candidates = [
       this.consume.nextDue(Date.now(), this.dlqRetryAt), this.schedule.nextDue(), this.dedup.nextDue(), this.txs.nextDue(),
       oldest !== null && topic ? oldest + topic.retentionHours * 3_600_000 : null,
     ].filter((x): x is number => x !== null);
+    if (exact && this.alarmAt !== null) {
+      this.alarmAt = null;
+      if (!candidates.length) void this.ctx.storage.deleteAlarm();
+    }
     if (candidates.length) this.armAlarm(Math.max(Math.min(...candidates), notBefore));
   }
 

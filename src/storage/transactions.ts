@@ -35,9 +35,14 @@ export class Transactions {
       .toArray().map((r) => this.get(r.id)!);
   }
 
-  /** A check answered UNKNOWN (or failed): count it and schedule the next. */
+  /** A check is being asked: count it, and set when the transaction is due again if nothing answers. */
   checked(id: number, nextDue: number): void {
     this.sql.exec('UPDATE txs SET checks = checks + 1, due = ? WHERE id = ? AND state = 0', nextDue, id);
+  }
+
+  /** A check answered UNKNOWN (or failed): the next one is due then. */
+  postpone(id: number, due: number): void {
+    this.sql.exec('UPDATE txs SET due = ? WHERE id = ? AND state = 0', due, id);
   }
 
   nextDue(): number | null {

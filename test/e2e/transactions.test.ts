@@ -334,12 +334,12 @@ describe('check-back to checkUrl', () => {
     expect(Date.now() - t0).toBeGreaterThan(6000);
   }, 60_000);
 
-  it('holds the queue for at most one check timeout per alarm pass, however many checks hang', async () => {
+  it('does not hold up the queue while checks hang', async () => {
     const { topic, group } = await freshTopic('tx-chk-hol', { queues: 1 });
     const t0 = Date.now();
     const first = await begin(topic, [{ body: 'h0' }], { checkUrl: checker.url('HANG'), checkAfterMs: 200, maxChecks: 1 });
     await eventually(async () => checker.of(first.transactionId).length, (n) => n === 1, 'the first check', 10_000, 50);
-    // while that check hangs, three more come due: the next alarm pass asks all three
+    // while that check hangs, three more come due, and are asked at once
     const more = [];
     for (let i = 1; i <= 3; i++) more.push(await begin(topic, [{ body: `h${i}` }], { checkUrl: checker.url('HANG'), checkAfterMs: 0, maxChecks: 1 }));
     const at = t0 + 7000; // due while the three hang
@@ -347,8 +347,9 @@ describe('check-back to checkUrl', () => {
     const got = await api.receiveN(topic, group, 1, 30_000);
     const late = Date.now() - at;
     expect(got.map((m) => m.messageId)).toEqual([s.messageId]);
-    // one pass hangs one timeout (5 s) whatever the number of hanging checks (one after another: 15 s)
-    expect(late, 'lateness of the scheduled message (ms)').toBeLessThan(6000);
+    // check-backs run beside the alarm: four hanging ones (5 s each) delay the scheduled message by
+    // nothing (held in the alarm, it was late by up to one timeout per pass)
+    expect(late, 'lateness of the scheduled message (ms)').toBeLessThan(1500);
     for (const tx of [first, ...more]) {
       expect(await settled(topic, tx)).toBe('GONE');
       expect(checker.of(tx.transactionId)).toHaveLength(1);

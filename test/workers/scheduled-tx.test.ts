@@ -25,6 +25,13 @@ type Json = Record<string, any>;
 
 /** Nothing listens on port 9 (discard): a check there fails at once, which counts as UNKNOWN. */
 const UNREACHABLE = 'http://127.0.0.1:9/';
+
+/** Runs the held alarm, then waits for the check-backs it started (they run beside the alarm). */
+async function alarm(stub: Stub): Promise<boolean> {
+  const ran = await runDurableObjectAlarm(stub);
+  await stub.checksSettled();
+  return ran;
+}
 const DAY = 86_400_000;
 
 async function setup(over: Partial<QueueRoute['topic']> = {}) {
@@ -120,7 +127,7 @@ describe('scheduled messages', () => {
     expect((await lookup(stub, route, b.messageId))!.deliverAt).toBeGreaterThanOrEqual(t0 + 30_000);
 
     expect((await receive(stub, route)).map((m) => m.body)).toEqual(['now']);
-    await runDurableObjectAlarm(stub); // nothing is due yet: nothing moves
+    await alarm(stub); // nothing is due yet: nothing moves
     expect(await status(stub, route)).toMatchObject({ maxOffset: 1, scheduled: 2 });
     expect(await receive(stub, route)).toEqual([]);
   });
@@ -138,7 +145,7 @@ describe('scheduled messages', () => {
     for (const [k, i] of [['a', 3], ['b', 2], ['c', 1]] as const) {
       await brokerSql(stub, 'UPDATE scheduled SET due = ? WHERE seq = ?', Date.now() - 10 * i, seqOf(byBody[k]));
     }
-    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await alarm(stub)).toBe(true);
     expect(await status(stub, route)).toMatchObject({ maxOffset: 3, scheduled: 1 });
     const got = await receive(stub, route);
     expect(got.map((m) => m.body)).toEqual(['a', 'b', 'c']);
@@ -155,11 +162,11 @@ describe('scheduled messages', () => {
     expect(await alarmAt(stub)).toBeLessThanOrEqual(base + DAY);
 
     await makeDue(stub);
-    await runDurableObjectAlarm(stub);
+    await alarm(stub);
     const last = await receive(stub, route);
     expect(last.map((m) => [m.body, m.messageId, m.queueOffset])).toEqual([['late', byBody.late, 3]]);
     // delivered once: a further alarm moves nothing
-    await runDurableObjectAlarm(stub);
+    await alarm(stub);
     expect(await status(stub, route)).toMatchObject({ maxOffset: 4, scheduled: 0 });
   });
 
@@ -173,7 +180,7 @@ describe('scheduled messages', () => {
     }
     expect(await status(stub, route)).toMatchObject({ scheduled: n, maxOffset: 0 });
     await brokerSql(stub, 'UPDATE scheduled SET due = due - ? WHERE state = 0', base - Date.now() + 5000);
-    for (let i = 0; i < 10 && (await status(stub, route)).scheduled > 0; i++) await runDurableObjectAlarm(stub);
+    for (let i = 0; i < 10 && (await status(stub, route)).scheduled > 0; i++) await alarm(stub);
     expect(await status(stub, route)).toMatchObject({ scheduled: 0, maxOffset: n });
     const got: Json[] = [];
     for (;;) {
@@ -196,7 +203,7 @@ describe('scheduled messages', () => {
     expect(again).toMatchObject({ failure: { code: 'CONFLICT', message: expect.stringMatching(/already recalled/) } });
 
     await makeDue(stub);
-    await runDurableObjectAlarm(stub);
+    await alarm(stub);
     expect((await receive(stub, route)).map((m) => m.body)).toEqual(['keep']);
     expect(await lookup(stub, route, gone.messageId)).toMatchObject({ state: 'RECALLED' });
     // the delivered one can no longer be recalled
@@ -213,7 +220,7 @@ describe('scheduled messages', () => {
     // due, but the (held) alarm has not run yet
     const r = await stub.recall(route, seqOf(m.messageId));
     expect(r).toMatchObject({ failure: { code: 'CONFLICT', message: expect.stringMatching(/due/) } });
-    await runDurableObjectAlarm(stub);
+    await alarm(stub);
     expect((await receive(stub, route)).map((x) => x.messageId)).toEqual([m.messageId]);
   });
 
@@ -224,7 +231,7 @@ describe('scheduled messages', () => {
     await produce(stub, route, ['n']);
     expect(await status(stub, route)).toMatchObject({ scheduled: 1, maxOffset: 1 });
     await makeDue(stub);
-    await runDurableObjectAlarm(stub);
+    await alarm(stub);
     // the scheduled one came, the half ones did not (they are not "due" while open)
     expect((await receive(stub, route)).map((m) => m.body)).toEqual(['n', 's']);
     expect(await lookup(stub, route, tx.messages[0].messageId)).toMatchObject({ state: 'HALF' });
@@ -262,7 +269,7 @@ describe('scheduled messages', () => {
     expect(await alarmAt(stub)).toBe(at);
     const [row] = await brokerSql<{ due: number; state: number }>(stub, 'SELECT due, state FROM scheduled WHERE seq = ?', seqOf(m.messageId));
     expect(row).toEqual({ due: at, state: 0 });
-    await runDurableObjectAlarm(stub);
+    await alarm(stub);
     expect(await status(stub, route)).toMatchObject({ scheduled: 1, maxOffset: 0 });
     expect(await alarmAt(stub)).toBe(at);
   });
@@ -280,7 +287,7 @@ describe('transactions', () => {
     expect(await status(stub, route)).toMatchObject({ maxOffset: 0, scheduled: 0 });
     await produce(stub, route, ['before']);
     expect((await receive(stub, route)).map((m) => m.body)).toEqual(['before']);
-    await runDurableObjectAlarm(stub); // the transaction's check is not due: nothing changes
+    await alarm(stub); // the transaction's check is not due: nothing changes
     expect(await receive(stub, route)).toEqual([]);
 
     expect(ok(await stub.resolve(route, tx.seq, 'COMMIT'))).toEqual({ state: 'COMMITTED' });
@@ -297,7 +304,7 @@ describe('transactions', () => {
     expect(await txRow(stub, tx.seq)).toMatchObject({ state: 1 });
     // an alarm long after changes nothing (a committed transaction is never checked)
     await txDue(stub, tx.seq);
-    await runDurableObjectAlarm(stub);
+    await alarm(stub);
     expect(await status(stub, route)).toMatchObject({ maxOffset: 4 });
   });
 
@@ -344,12 +351,12 @@ describe('transactions', () => {
     expect(row.due).toBeGreaterThanOrEqual(t0 + 120_000);
     expect(row.due).toBeLessThanOrEqual(Date.now() + 120_000);
     expect(await alarmAt(stub)).toBe(row.due);
-    await runDurableObjectAlarm(stub);
+    await alarm(stub);
     expect(await txRow(stub, tx.seq)).toMatchObject({ state: 0, checks: 0 });
     expect(await lookup(stub, route, tx.messages[0].messageId)).toMatchObject({ state: 'HALF' });
 
     await txDue(stub, tx.seq);
-    await runDurableObjectAlarm(stub);
+    await alarm(stub);
     expect(await txRow(stub, tx.seq)).toMatchObject({ state: 2, checks: 0 });
     expect(await lookup(stub, route, tx.messages[0].messageId)).toBeNull();
     expect(await stub.resolve(route, tx.seq, 'COMMIT')).toMatchObject({ failure: { code: 'TRANSACTION_RESOLVED' } });
@@ -368,7 +375,7 @@ describe('transactions', () => {
     for (let check = 1; check <= 2; check++) {
       await txDue(stub, tx.seq);
       const before = Date.now();
-      await runDurableObjectAlarm(stub);
+      await alarm(stub);
       const r = await txRow(stub, tx.seq);
       expect(r.state, `after check ${check}`).toBe(0);
       expect(r.checks).toBe(check);
@@ -380,7 +387,7 @@ describe('transactions', () => {
     }
     // the third UNKNOWN is the last check: rolled back at once
     await txDue(stub, tx.seq);
-    await runDurableObjectAlarm(stub);
+    await alarm(stub);
     expect(await txRow(stub, tx.seq)).toMatchObject({ state: 2 });
     expect(await lookup(stub, route, tx.messages[0].messageId)).toBeNull();
     expect(await receive(stub, route)).toEqual([]);
@@ -391,17 +398,17 @@ describe('transactions', () => {
     const { route, stub } = await setup();
     const tx = await prepareTx(stub, route, ['c1', 'c2'], { checkUrl: UNREACHABLE, checkAfterMs: 1000, checkIntervalMs: 1000, maxChecks: 2 });
     await txDue(stub, tx.seq);
-    await runDurableObjectAlarm(stub);
+    await alarm(stub);
     expect(await txRow(stub, tx.seq)).toMatchObject({ state: 0, checks: 1 });
     expect(ok(await stub.resolve(route, tx.seq, 'COMMIT'))).toEqual({ state: 'COMMITTED' });
     // the check that was due would have been the last one (rollback): it must not run now
     await txDue(stub, tx.seq);
-    await runDurableObjectAlarm(stub);
+    await alarm(stub);
     expect(await txRow(stub, tx.seq)).toMatchObject({ state: 1, checks: 1 });
     const got = await receive(stub, route);
     expect(got.map((m) => m.body)).toEqual(['c1', 'c2']);
     expect(await ackAll(stub, route, got)).toEqual(['OK', 'OK']);
-    await runDurableObjectAlarm(stub);
+    await alarm(stub);
     expect(await receive(stub, route)).toEqual([]);
     expect(await status(stub, route)).toMatchObject({ maxOffset: 2 });
   });
@@ -413,7 +420,7 @@ describe('transactions', () => {
     const lastCheck = await prepareTx(stub, route, ['c'], { checkUrl: UNREACHABLE, maxChecks: 1 });
     const notDue = await prepareTx(stub, route, ['d']);
     for (const t of [timedOut, checked, lastCheck]) await txDue(stub, t.seq);
-    await runDurableObjectAlarm(stub);
+    await alarm(stub);
     expect(await txRow(stub, timedOut.seq)).toMatchObject({ state: 2, checks: 0 });
     expect(await txRow(stub, checked.seq)).toMatchObject({ state: 0, checks: 1 });
     expect(await txRow(stub, lastCheck.seq)).toMatchObject({ state: 2 });
@@ -428,7 +435,7 @@ describe('transactions', () => {
     const [s] = await produce(stub, route, [{ body: 'sched', delayMs: 60_000 }]);
     await txDue(stub, tx.seq);
     await makeDue(stub);
-    await runDurableObjectAlarm(stub);
+    await alarm(stub);
     expect((await receive(stub, route)).map((m) => m.messageId)).toEqual([s.messageId]);
     expect(await txRow(stub, tx.seq)).toMatchObject({ state: 0, checks: 1 });
   });
