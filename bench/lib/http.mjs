@@ -13,8 +13,10 @@ export class HttpError extends Error {
 }
 
 export function makeClient(url, { connections = 8, timeoutMs = 60_000 } = {}) {
+  // wrangler dev closes a connection idle for 5 s and says nothing of it (no Keep-Alive header):
+  // kept longer here, a request sent as it closes fails with "other side closed"
   const pool = new Pool(url, {
-    connections, pipelining: 1, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 60_000,
+    connections, pipelining: 1, keepAliveTimeout: 4_000, keepAliveMaxTimeout: 4_000,
     headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
   });
   const stats = { retries: 0 };
