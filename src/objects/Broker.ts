@@ -171,6 +171,7 @@ export class Broker extends DurableObject<Env> {
     this.log.resync();
     this.consume.resync();
     this.fifo.resync();
+    this.dedup.resync();
   }
 
   /**
@@ -331,18 +332,19 @@ export class Broker extends DurableObject<Env> {
           results[i] = { messageId: this.messageId(base + k, msgs[i].rec), queueId: route.queueId, queueOffset: base + k };
         });
       }
+      let dropAt = Infinity; // when the entries stored here can go
       for (let i = 0; i < msgs.length; i++) {
         const d = msgs[i].dedupId;
         if (d === undefined || window <= 0) continue;
         const first = seen.get(d);
         if (first === i) {
           const r = results[i]!;
-          this.dedup.remember(d, { messageId: r.messageId, off: r.queueOffset }, now + window);
+          dropAt = Math.min(dropAt, this.dedup.remember(d, { messageId: r.messageId, off: r.queueOffset }, now + window, window));
         } else if (results[i] === null && first !== undefined) {
           results[i] = { ...results[first]!, duplicate: true };
         }
       }
-      if (seen.size) this.armAlarm(now + window);
+      if (dropAt < Infinity) this.armAlarm(dropAt);
       return results as Produced[];
     });
     this.wake();

@@ -1,24 +1,78 @@
-/** Idempotent produce: the first result of each dedupId, kept for the topic's dedup window. */
+/**
+ * Idempotent produce: the first result of each dedupId, kept for the topic's dedup window.
+ *
+ * Rows written are the bill (docs/operations.md), so entries are partitioned by when they expire
+ * into tables `dedup_<end>`, every entry of which expires before `end`. An entry costs one row
+ * written when it is stored and none when it goes: a table is dropped whole once its end has
+ * passed (a DROP deletes no rows one by one). One table per entry with an index on the expiry
+ * cost four rows written per entry (insert and delete, each in the table and in the index).
+ * A table spans an eighth of the window (at least a minute), so about nine are live, and a
+ * lookup asks all of them in one statement.
+ *
+ * `dedup` (the one table of schema versions before 9) is read like the others until its last
+ * entry has expired, then dropped.
+ */
 export interface DedupHit { messageId: string; off: number | null }
 
+interface Part { name: string; end: number }
+
+const MIN_SPAN_MS = 60_000;
+const LEGACY = 'dedup';
+
 export class Dedup {
-  constructor(private sql: SqlStorage) {}
+  /** live tables, by end ascending */
+  private parts: Part[] = [];
+
+  constructor(private sql: SqlStorage) {
+    this.resync();
+  }
+
+  /** Reads the list of tables again (at start, and after a rollback or a drop). */
+  resync(): void {
+    const names = this.sql.exec<{ name: string }>(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND (name = ? OR name GLOB 'dedup_[0-9]*')", LEGACY).toArray();
+    this.parts = names.map(({ name }) => ({
+      name,
+      end: name === LEGACY
+        ? (this.sql.exec<{ e: number | null }>(`SELECT MAX(expires) AS e FROM ${LEGACY}`).one().e ?? -1) + 1
+        : Number(name.slice(LEGACY.length + 1)),
+    })).sort((a, b) => a.end - b.end);
+  }
 
   find(id: string, now: number): DedupHit | null {
-    const r = this.sql.exec<{ message_id: string; off: number | null }>(
-      'SELECT message_id, off FROM dedup WHERE id = ? AND expires > ?', id, now).toArray()[0];
+    const live = this.parts.filter((p) => p.end > now);
+    if (!live.length) return null;
+    const q = live.map((p) => `SELECT message_id, off FROM ${p.name} WHERE id = ?1 AND expires > ?2`).join(' UNION ALL ');
+    const r = this.sql.exec<{ message_id: string; off: number | null }>(q, id, now).toArray()[0];
     return r ? { messageId: r.message_id, off: r.off } : null;
   }
 
-  remember(id: string, hit: DedupHit, expires: number): void {
-    this.sql.exec('INSERT OR REPLACE INTO dedup (id, message_id, off, expires) VALUES (?, ?, ?, ?)', id, hit.messageId, hit.off, expires);
+  /** Keeps `hit` for `id` until `expires` (`window` ms after it was stored); answers when it can be dropped. */
+  remember(id: string, hit: DedupHit, expires: number, window: number): number {
+    const span = Math.max(MIN_SPAN_MS, Math.ceil(window / 8));
+    const end = (Math.floor(expires / span) + 1) * span;
+    let part = this.parts.find((p) => p.end === end && p.name !== LEGACY);
+    if (!part) {
+      part = { name: `${LEGACY}_${end}`, end };
+      this.sql.exec(`CREATE TABLE IF NOT EXISTS ${part.name} (id TEXT PRIMARY KEY, message_id TEXT NOT NULL, off INTEGER,
+        expires INTEGER NOT NULL) WITHOUT ROWID`);
+      this.parts.push(part);
+      this.parts.sort((a, b) => a.end - b.end);
+    }
+    this.sql.exec(`INSERT OR REPLACE INTO ${part.name} (id, message_id, off, expires) VALUES (?, ?, ?, ?)`, id, hit.messageId, hit.off, expires);
+    return end;
   }
 
-  purge(now: number, limit = 1000): void {
-    this.sql.exec('DELETE FROM dedup WHERE id IN (SELECT id FROM dedup WHERE expires <= ? LIMIT ?)', now, limit);
+  /** Drops the tables whose every entry has expired. */
+  purge(now: number): void {
+    while (this.parts.length && this.parts[0].end <= now) {
+      this.sql.exec(`DROP TABLE IF EXISTS ${this.parts[0].name}`);
+      this.parts.shift();
+    }
   }
 
+  /** When the next table can be dropped. */
   nextDue(): number | null {
-    return this.sql.exec<{ d: number | null }>('SELECT MIN(expires) AS d FROM dedup').one().d;
+    return this.parts.length ? this.parts[0].end : null;
   }
 }

@@ -527,6 +527,12 @@ describe('scheduled messages', () => {
   });
 });
 
+/** The Broker's dedup tables (`dedup_<end>`), by end. */
+async function dedupTables(stub: DurableObjectStub<Broker>): Promise<{ name: string; end: number }[]> {
+  const rows = await brokerSql<{ name: string }>(stub, "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'dedup_[0-9]*'");
+  return rows.map(({ name }) => ({ name, end: Number(name.slice(6)) })).sort((x, y) => x.end - y.end);
+}
+
 describe('dedup', () => {
   it('answers a repeat within the window with the first result and stores nothing', async () => {
     const { route, stub } = await setup();
@@ -542,17 +548,69 @@ describe('dedup', () => {
     expect(got.map((m) => m.body)).toEqual(['x', 'y']);
   });
 
-  it('forgets a dedupId after the window', async () => {
+  it('forgets a dedupId after the window, and drops the entries of a stretch of time together', async () => {
     const { route, stub } = await setup({ dedupWindowMs: 60_000 });
     await produce(stub, route, [{ body: 'x', dedupId: 'd1' }]);
-    await brokerSql(stub, 'UPDATE dedup SET expires = ?', Date.now() - 1);
+    const [part] = await dedupTables(stub);
+    // a table spans max(1 min, window / 8) of expiry times: this one ends at most two minutes on
+    expect(part.end).toBeGreaterThan(Date.now() + 60_000 - 1000);
+    expect(part.end).toBeLessThanOrEqual(Date.now() + 120_000);
+    expect(await alarmAt(stub)).toBeLessThanOrEqual(part.end);
+    await brokerSql(stub, `UPDATE ${part.name} SET expires = ?`, Date.now() - 1);
     const [again] = await produce(stub, route, [{ body: 'x', dedupId: 'd1' }]);
     expect(again).toMatchObject({ queueOffset: 1 });
     expect(again.duplicate).toBeUndefined();
-    // the alarm purges expired entries
-    await brokerSql(stub, 'UPDATE dedup SET expires = ?', Date.now() - 1);
+    // once a table's end has passed the alarm drops it whole: made so by renaming it into the past
+    const past = `dedup_${Date.now() - 1}`;
+    await brokerSql(stub, `ALTER TABLE ${part.name} RENAME TO ${past}`);
+    const b = stub;
+    const before = (await b.costCounters()).rowsWritten;
     await runDurableObjectAlarm(stub);
-    expect(await brokerSql(stub, 'SELECT * FROM dedup')).toEqual([]);
+    expect(await dedupTables(stub)).toEqual([]);
+    // dropping a table deletes no entry one by one (two entries here: 0 rows written for them)
+    expect((await b.costCounters()).rowsWritten - before).toBeLessThan(2);
+  });
+
+  it('arms the alarm for when its entries can go, and lets a receive lower it', async () => {
+    const { route, stub } = await setup();
+    await produce(stub, route, [{ body: 'x', dedupId: 'a1' }]);
+    const [part] = await dedupTables(stub);
+    expect(await alarmAt(stub)).toBe(part.end); // not before (an alarm set at 0 stopped every later one)
+    const t0 = Date.now();
+    const got = await receive(stub, route, consumer(groupConfig('g')), 16, 2000);
+    expect(got).toHaveLength(1);
+    const at = (await alarmAt(stub))!;
+    expect(at).toBeGreaterThanOrEqual(t0 + 2000);
+    expect(at).toBeLessThanOrEqual(Date.now() + 2000);
+  });
+
+  it('costs one row written per entry', async () => {
+    const { route, stub } = await setup();
+    const b = stub;
+    await produce(stub, route, [{ body: 'warm', dedupId: 'w' }]); // creates the table of this stretch
+    const before = await b.costCounters();
+    await produce(stub, route, Array.from({ length: 20 }, (_, i) => ({ body: `m${i}`, dedupId: `id-${i}` })));
+    const after = await b.costCounters();
+    // one segment row and one row per entry (an index on expiry made it two per entry); a new
+    // table, should this produce fall into the next stretch of expiry times, writes its schema row
+    expect(after.rowsWritten - before.rowsWritten).toBeGreaterThanOrEqual(1 + 20);
+    expect(after.rowsWritten - before.rowsWritten).toBeLessThanOrEqual(1 + 20 + 2);
+  });
+
+  it('reads entries of the one table of older versions until they expire, then drops it', async () => {
+    const { route, stub } = await setup();
+    const [a] = await produce(stub, route, [{ body: 'x' }]);
+    await brokerSql(stub, 'INSERT INTO dedup (id, message_id, off, expires) VALUES (?, ?, ?, ?)', 'old', a.messageId, 0, Date.now() + 600_000);
+    const [dup] = await produce(stub, route, [{ body: 'x', dedupId: 'old' }]);
+    expect(dup).toEqual({ ...a, duplicate: true });
+    await brokerSql(stub, 'UPDATE dedup SET expires = ?', Date.now() - 1);
+    const [fresh] = await produce(stub, route, [{ body: 'x', dedupId: 'old' }]);
+    expect(fresh).toMatchObject({ queueOffset: 1 });
+    await runDurableObjectAlarm(stub);
+    expect(await brokerSql(stub, "SELECT name FROM sqlite_master WHERE name = 'dedup'")).toEqual([]);
+    // the entry stored meanwhile lives in its own table, still answered
+    const [again] = await produce(stub, route, [{ body: 'x', dedupId: 'old' }]);
+    expect(again).toEqual({ ...fresh, duplicate: true });
   });
 
   it('does not dedup when the window is 0', async () => {
