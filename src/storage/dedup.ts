@@ -4,13 +4,13 @@
  * Rows written are the bill (docs/operations.md), so entries are partitioned by when they expire
  * into tables `dedup_<end>`, every entry of which expires before `end`. An entry costs one row
  * written when it is stored and none when it goes: a table is dropped whole once its end has
- * passed (a DROP deletes no rows one by one). One table per entry with an index on the expiry
- * cost four rows written per entry (insert and delete, each in the table and in the index).
+ * passed (a DROP deletes no rows one by one). One table for all entries, with an index on the
+ * expiry, cost four rows written per entry (insert and delete, each in the table and the index).
  * A table spans an eighth of the window (at least a minute), so about nine are live, and a
  * lookup asks all of them in one statement.
  *
- * `dedup` (the one table of schema versions before 9) is read like the others until its last
- * entry has expired, then dropped.
+ * `dedup`, that one table of earlier versions (its migration still creates it), is read like the
+ * others until its last entry has expired, then dropped; an empty one is dropped at once.
  */
 export interface DedupHit { messageId: string; off: number | null }
 
@@ -31,12 +31,14 @@ export class Dedup {
   resync(): void {
     const names = this.sql.exec<{ name: string }>(
       "SELECT name FROM sqlite_master WHERE type = 'table' AND (name = ? OR name GLOB 'dedup_[0-9]*')", LEGACY).toArray();
-    this.parts = names.map(({ name }) => ({
-      name,
-      end: name === LEGACY
-        ? (this.sql.exec<{ e: number | null }>(`SELECT MAX(expires) AS e FROM ${LEGACY}`).one().e ?? -1) + 1
-        : Number(name.slice(LEGACY.length + 1)),
-    })).sort((a, b) => a.end - b.end);
+    this.parts = [];
+    for (const { name } of names) {
+      if (name !== LEGACY) { this.parts.push({ name, end: Number(name.slice(LEGACY.length + 1)) }); continue; }
+      const last = this.sql.exec<{ e: number | null }>(`SELECT MAX(expires) AS e FROM ${LEGACY}`).one().e;
+      if (last === null) this.sql.exec(`DROP TABLE ${LEGACY}`);
+      else this.parts.push({ name, end: last + 1 });
+    }
+    this.parts.sort((a, b) => a.end - b.end);
   }
 
   find(id: string, now: number): DedupHit | null {
