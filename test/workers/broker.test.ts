@@ -563,12 +563,11 @@ describe('dedup', () => {
     // once a table's end has passed the alarm drops it whole: made so by renaming it into the past
     const past = `dedup_${Date.now() - 1}`;
     await brokerSql(stub, `ALTER TABLE ${part.name} RENAME TO ${past}`);
-    const b = stub;
-    const before = (await b.costCounters()).rowsWritten;
+    const before = (await stub.costCounters()).rowsWritten;
     await runDurableObjectAlarm(stub);
     expect(await dedupTables(stub)).toEqual([]);
     // dropping a table deletes no entry one by one (two entries here: 0 rows written for them)
-    expect((await b.costCounters()).rowsWritten - before).toBeLessThan(2);
+    expect((await stub.costCounters()).rowsWritten - before).toBeLessThan(2);
   });
 
   it('arms the alarm for when its entries can go, and lets a receive lower it', async () => {
@@ -586,11 +585,10 @@ describe('dedup', () => {
 
   it('costs one row written per entry', async () => {
     const { route, stub } = await setup();
-    const b = stub;
     await produce(stub, route, [{ body: 'warm', dedupId: 'w' }]); // creates the table of this stretch
-    const before = await b.costCounters();
+    const before = await stub.costCounters();
     await produce(stub, route, Array.from({ length: 20 }, (_, i) => ({ body: `m${i}`, dedupId: `id-${i}` })));
-    const after = await b.costCounters();
+    const after = await stub.costCounters();
     // one segment row and one row per entry (an index on expiry made it two per entry); a new
     // table, should this produce fall into the next stretch of expiry times, writes its schema row
     expect(after.rowsWritten - before.rowsWritten).toBeGreaterThanOrEqual(1 + 20);
