@@ -39,7 +39,7 @@ import { makeClient } from './lib/http.mjs';
 import { openPush } from './lib/push.mjs';
 import { openProduce, pipelined, pipelinedStream } from './lib/produce-ws.mjs';
 import { Producer } from '../dist/client.mjs';
-import { closedLoop, cpuMeter, fmt, latencySummary, pct, round, waitQuiet } from './lib/stats.mjs';
+import { closedLoop, cpuMeter, fmt, latencySummary, openLoop, pct, round, waitQuiet } from './lib/stats.mjs';
 import { startJitterProbe } from './lib/jitter.mjs';
 import { fsyncProbe } from './lib/disk.mjs';
 import { ACK_MEANS, LABEL, findPeers, startPeers } from './lib/peers.mjs';
@@ -285,24 +285,18 @@ export async function runCompare({ url, serverCpu, stateDir = os.tmpdir(), opts:
       const meter = cpuMeter(serverCpu);
       probe = startJitterProbe();
       const t0 = performance.now();
-      let sent = 0, failed = null;
-      await withTimeout(new Promise((res, rej) => {
-        const tick = () => {
-          if (failed) return rej(failed);
-          const due = Math.min(n, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
-          while (sent < due) {
-            const i = sent++;
-            const head = `${i}:`;
-            const body = JSON.stringify({ body: head + pad.slice(head.length) });
-            const ts = performance.now();
-            sentAt[i] = ts;
-            sentWall[i] = Date.now();
-            (ch ? ch.send(`[${body}]`) : singleClient.request('POST', `/v1/topics/${enc(topic)}/messages`, body))
-              .then(() => { pubAck[i] = performance.now() - ts; acked++; }, (e) => { failed = e; });
-          }
-          if (sent < n) setTimeout(tick, 1); else res();
-        };
-        tick();
+      let failed = null;
+      await withTimeout(openLoop({
+        n, rate, failed: () => failed,
+        issue: (i) => {
+          const head = `${i}:`;
+          const body = JSON.stringify({ body: head + pad.slice(head.length) });
+          const ts = performance.now();
+          sentAt[i] = ts;
+          sentWall[i] = Date.now();
+          (ch ? ch.send(`[${body}]`) : singleClient.request('POST', `/v1/topics/${enc(topic)}/messages`, body))
+            .then(() => { pubAck[i] = performance.now() - ts; acked++; }, (e) => { failed = e; });
+        },
       }), phaseMs, 'latency publish');
       const sendMs = performance.now() - t0;
       // past the HTTP path's capacity the POSTs queue up in the client: wait for them all, then for
@@ -341,23 +335,18 @@ export async function runCompare({ url, serverCpu, stateDir = os.tmpdir(), opts:
   async function wsFloor(topic, n = o.compareLatN, rate = o.compareRate) {
     const ch = await openProduce(url, topic);
     const answered = new Float64Array(n).fill(NaN);
-    let sent = 0, done = 0, unexpected = 0;
+    let done = 0, unexpected = 0, allAnswered;
+    const answers = new Promise((r) => { allAnswered = r; });
     try {
       const meter = cpuMeter(serverCpu);
-      const t0 = performance.now();
-      await withTimeout(new Promise((res) => {
-        const tick = () => {
-          const due = Math.min(n, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
-          while (sent < due) {
-            const i = sent++;
-            const ts = performance.now();
-            const settle = () => { answered[i] = performance.now() - ts; if (++done === n) res(); };
-            ch.send('[]').then(() => { unexpected++; settle(); }, (e) => { if (!/BAD_REQUEST/.test(e.message)) unexpected++; settle(); });
-          }
-          if (sent < n) setTimeout(tick, 1);
-        };
-        tick();
-      }), phaseMs, 'websocket floor');
+      await withTimeout(openLoop({
+        n, rate,
+        issue: (i) => {
+          const ts = performance.now();
+          const settle = () => { answered[i] = performance.now() - ts; if (++done === n) allAnswered(); };
+          ch.send('[]').then(() => { unexpected++; settle(); }, (e) => { if (!/BAD_REQUEST/.test(e.message)) unexpected++; settle(); });
+        },
+      }).then(() => answers), phaseMs, 'websocket floor');
       if (unexpected) throw new Error(`websocket floor: ${unexpected} of ${n} empty sends were not refused with BAD_REQUEST`);
       const v = answered.sort();
       const r2 = (x) => round(x, 2);

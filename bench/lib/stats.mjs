@@ -75,6 +75,26 @@ export async function closedLoop({ workers, seconds, step }) {
   return { messages, requests, ms, msgPerSec: (messages / ms) * 1000 };
 }
 
+/**
+ * Open loop: calls `issue(i)` for i = 0..n-1 at `rate` per second (1-ms ticks, catching up when a
+ * tick comes late), whatever the answers. Resolves once all are issued; rejects with what
+ * `failed()` returns as soon as it returns something.
+ */
+export function openLoop({ n, rate, issue, failed = () => null }) {
+  const t0 = performance.now();
+  let sent = 0;
+  return new Promise((resolve, reject) => {
+    const tick = () => {
+      const err = failed();
+      if (err) return reject(err);
+      const due = Math.min(n, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
+      while (sent < due) issue(sent++);
+      if (sent < n) setTimeout(tick, 1); else resolve();
+    };
+    tick();
+  });
+}
+
 /** A progress line printer that writes at most every `everyMs`. */
 export function throttle(everyMs, fn) {
   let last = 0;
