@@ -310,10 +310,11 @@ export class Broker extends DurableObject<Env> {
       const results: (Produced | null)[] = new Array(msgs.length).fill(null);
       const seen = new Map<string, number>();
       const toLog: number[] = [];
+      const findDup = this.dedup.finder(now); // the tables this produce creates hold only its own entries
       for (let i = 0; i < msgs.length; i++) {
         const d = msgs[i].dedupId;
         if (d !== undefined && window > 0) {
-          const hit = this.dedup.find(d, now);
+          const hit = findDup(d);
           if (hit) { results[i] = { messageId: hit.messageId, queueId: route.queueId, queueOffset: hit.off, duplicate: true }; continue; }
           if (seen.has(d)) continue; // filled in from the first one below
           seen.set(d, i);

@@ -41,12 +41,15 @@ export class Dedup {
     this.parts.sort((a, b) => a.end - b.end);
   }
 
-  find(id: string, now: number): DedupHit | null {
+  /** The lookup of entries live at `now` (its statement built once, for every dedupId of a produce). */
+  finder(now: number): (id: string) => DedupHit | null {
     const live = this.parts.filter((p) => p.end > now);
-    if (!live.length) return null;
+    if (!live.length) return () => null;
     const q = live.map((p) => `SELECT message_id, off FROM ${p.name} WHERE id = ?1 AND expires > ?2`).join(' UNION ALL ');
-    const r = this.sql.exec<{ message_id: string; off: number | null }>(q, id, now).toArray()[0];
-    return r ? { messageId: r.message_id, off: r.off } : null;
+    return (id) => {
+      const r = this.sql.exec<{ message_id: string; off: number | null }>(q, id, now).toArray()[0];
+      return r ? { messageId: r.message_id, off: r.off } : null;
+    };
   }
 
   /** Keeps `hit` for `id` until `expires` (`window` ms after it was stored); answers when it can be dropped. */
