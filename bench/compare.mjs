@@ -117,7 +117,8 @@ export async function runCompare({ url, serverCpu, stateDir = os.tmpdir(), opts:
   const quiet = () => waitQuiet({ serverCpu, maxCores: o.compareQuietCores, maxMs: o.compareQuietMaxMs });
   const measured = (r, cpu, extra = {}) => ({
     messages: r.messages, seconds: round(r.ms / 1000, 2), msgPerSec: round((r.messages / r.ms) * 1000), cpu,
-    serverCpuUsPerMsg: cpu.serverCpuSec === null ? null : round((cpu.serverCpuSec * 1e6) / r.messages, 1), load1: round(os.loadavg()[0], 2), ...extra,
+    serverCpuUsPerMsg: cpu.serverCpuSec === null ? null : round((cpu.serverCpuSec * 1e6) / r.messages, 1),
+    proxyCpuUsPerMsg: cpu.proxyCpuSec == null ? null : round((cpu.proxyCpuSec * 1e6) / r.messages, 1), load1: round(os.loadavg()[0], 2), ...extra,
   });
 
   async function groupQueues(topic, group) {
@@ -504,7 +505,9 @@ function summarizeCompare(res) {
     if (!ok.length || !ok[0].edgemq[k]) continue;
     cpu[k] = {
       client: em((e) => e[k].cpu.clientCpuCores), server: em((e) => e[k].cpu.serverCpuCores), other: em((e) => e[k].cpu.otherCpuCores),
+      proxy: em((e) => (e[k].cpu.proxyCpuSec == null ? NaN : e[k].cpu.proxyCpuSec / e[k].cpu.wallSec)),
       serverUsPerMsg: k.startsWith('latency') ? null : em((e) => e[k].serverCpuUsPerMsg),
+      proxyUsPerMsg: k.startsWith('latency') ? null : em((e) => e[k].proxyCpuUsPerMsg ?? NaN),
     };
   }
   const peers = {};
@@ -563,7 +566,7 @@ export function compareMarkdown(r) {
   }
   const tg = s.targets.map((t) => `| ${t.what} | ${t.perRun.map((x) => fmt(x, 2)).join(', ')} | ${fmt(t.median, 2)}${t.unit ? ' ' + t.unit : '×'} | ${t.pass === null ? 'n/a (peer not measured)' : t.pass ? '**PASS**' : '**MISS**'} |`);
   const cp = s.cpu;
-  const cpuRow = (k, label) => `| ${label} | ${fmt(cp[k].client, 2)} | ${fmt(cp[k].server, 2)} | ${fmt(cp[k].other, 2)} | ${cp[k].serverUsPerMsg == null ? '-' : fmt(cp[k].serverUsPerMsg, 1)} |`;
+  const cpuRow = (k, label) => `| ${label} | ${fmt(cp[k].client, 2)} | ${fmt(cp[k].server, 2)} | ${fmt(cp[k].proxy, 2)} | ${fmt(cp[k].other, 2)} | ${fmt(cp[k].serverUsPerMsg, 1)} | ${fmt(cp[k].proxyUsPerMsg, 1)} |`;
   const peerCpu = Object.entries(s.peers).map(([v, p]) => `${LABEL[v] ?? v}: client ${fmt(p.clientCpuSec.produce / p.wallSec.produce, 2)} / ${fmt(p.clientCpuSec.drain / p.wallSec.drain, 2)} cores, broker ${fmt(p.brokerCpuSec.produce / p.wallSec.produce, 2)} / ${fmt(p.brokerCpuSec.drain / p.wallSec.drain, 2)} cores (produce / drain)`);
   const loads = r.runs.map((x) => x.edgemq?.load1).filter(Number.isFinite);
   return [
@@ -603,12 +606,18 @@ export function compareMarkdown(r) {
     '',
     '**CPU while measuring** (cores; 1.00 = one core busy; the machine has ' + os.cpus().length + '). edgemq (medians over runs):',
     '',
-    '| measurement | client | server (wrangler + workerd) | other processes | server µs/msg |',
-    '|---|---:|---:|---:|---:|',
+    '| measurement | client | server (wrangler + workerd) | of it wrangler\'s dev proxy | other processes | server µs/msg | of it proxy µs/msg |',
+    '|---|---:|---:|---:|---:|---:|---:|',
     cpuRow('produceBatch', 'produce batched'), ...(cp.produceWs ? [cpuRow('produceWs', 'produce over WebSocket (SDK stream)')] : []), ...(cp.produceWsRaw ? [cpuRow('produceWsRaw', 'produce over WebSocket (raw 1-message frames)')] : []), cpuRow('produceSingle', 'produce single'), cpuRow('health', 'GET /v1/health'), cpuRow('pushDrain', 'push drain'), cpuRow('pullDrain', 'pull drain'), cpuRow('latency', `latency (${fmt(c.compareRate)}/s)`),
     ...(cp.latencyWs ? [cpuRow('latencyWs', `latency over WebSocket (${fmt(c.compareRate)}/s)`)] : []),
     ...(cp.latencyLow ? [cpuRow('latencyLow', `latency (${fmt(c.compareLatLowRate)}/s)`)] : []),
     '',
+    ...(cp.produceBatch?.proxyUsPerMsg != null ? [
+      `"Of it wrangler's dev proxy": the workerd process that listens on the server's port and forwards every request to the workerd running edgemq (wrangler dev's ProxyWorker, there for live reload; a deployed Worker has no such hop). ` +
+        `It took ${fmt(cp.produceBatch.proxyUsPerMsg, 1)} of the ${fmt(cp.produceBatch.serverUsPerMsg, 1)} µs per message of a batched produce, and ${fmt(cp.health.proxyUsPerMsg, 0)} of the ${fmt(cp.health.serverUsPerMsg, 0)} µs of a GET /v1/health; ` +
+        'after the upgrade it forwards WebSocket frames at a small cost (see the WebSocket rows).',
+      '',
+    ] : []),
     ...(peerCpu.length ? [`Peers (medians): ${peerCpu.join('; ')}.`, ''] : []),
     `Load average (1 min) when each edgemq run began: ${loads.map((x) => fmt(x, 2)).join(', ')}. ` +
       (Object.keys(r.peerInfo.skipped).length ? `Skipped peers: ${Object.entries(r.peerInfo.skipped).map(([k, v]) => `${k} (${v})`).join('; ')}.` : ''),

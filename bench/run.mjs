@@ -22,7 +22,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { startServer, groupCpuSec, groupProcs } from './lib/server.mjs';
+import { startServer, groupCpuSec, groupProcs, listenerPid, pidCpuSec } from './lib/server.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -151,6 +151,8 @@ try {
     const pgid = server.pgid;
     serverCpu = () => groupCpuSec(pgid);
     serverCpu.procs = () => groupProcs(pgid);
+    const proxy = listenerPid(pgid, Number(new URL(url).port));
+    serverCpu.proxy = () => (proxy === null ? null : pidCpuSec(proxy));
     if (!entry) code.sourceHash = server.sourceHash;
     log(`server ${url} healthy after ${server.startMs} ms (sources copied and state kept in ${server.dir})`);
   };

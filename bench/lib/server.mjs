@@ -1,7 +1,7 @@
 // Starts and stops a local `wrangler dev` for the benchmark, and reads its CPU time from /proc.
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, readdirSync, readFileSync, symlinkSync, createWriteStream } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, readdirSync, readFileSync, readlinkSync, symlinkSync, createWriteStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -160,4 +160,42 @@ export function groupProcs(pgid) {
       return `${pid} ${f.slice(f.indexOf('(') + 1, f.lastIndexOf(')'))}`;
     } catch { return null; }
   }).filter(Boolean).sort();
+}
+
+/**
+ * The process of group `pgid` that listens on `port` (127.0.0.1), or null: under wrangler dev
+ * that is wrangler's dev proxy (a workerd of its own that forwards every request and WebSocket
+ * frame to the workerd running edgemq), which a deployed Worker does not have.
+ */
+export function listenerPid(pgid, port) {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set();
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try { text = readFileSync(f, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const x = line.trim().split(/\s+/);
+      if (x.length > 9 && x[1].endsWith(`:${hex}`) && x[3] === '0A') inodes.add(x[9]); // 0A: LISTEN
+    }
+  }
+  for (const pid of groupPids(pgid)) {
+    let fds = [];
+    try { fds = readdirSync(`/proc/${pid}/fd`); } catch { continue; }
+    for (const fd of fds) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m && inodes.has(m[1])) return pid;
+      } catch { /* closed meanwhile */ }
+    }
+  }
+  return null;
+}
+
+/** CPU seconds (user + system) used so far by process `pid`, or null once it is gone. */
+export function pidCpuSec(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(x[11]) + Number(x[12])) / 100;
+  } catch { return null; }
 }

@@ -30,7 +30,10 @@ export function machineCpu() {
 export function cpuMeter(serverCpu = () => null) {
   const c0 = process.cpuUsage(), s0 = serverCpu(), m0 = machineCpu(), t0 = performance.now();
   const p0 = serverCpu.procs ? serverCpu.procs() : [];
+  const x0 = serverCpu.proxy ? serverCpu.proxy() : null;
   return () => {
+    const x1 = serverCpu.proxy ? serverCpu.proxy() : null;
+    const proxySec = x0 === null || x1 === null ? null : x1 - x0;
     const c = process.cpuUsage(c0), s1 = serverCpu(), m1 = machineCpu();
     const p1 = serverCpu.procs ? serverCpu.procs() : [];
     const gone = p0.filter((p) => !p1.includes(p)), started = p1.filter((p) => !p0.includes(p));
@@ -47,6 +50,8 @@ export function cpuMeter(serverCpu = () => null) {
       clientCpuCores: round(clientSec / wallSec, 3), // 1.0 = one core fully busy
       serverCpuSec: serverSec === null ? null : round(serverSec, 2),
       serverCpuCores: serverSec === null ? null : round(serverSec / wallSec, 3),
+      // the part of serverCpuSec spent in wrangler's dev proxy (bench/lib/server.mjs listenerPid)
+      proxyCpuSec: proxySec === null ? null : round(proxySec, 2),
       ...(gone.length || started.length ? { serverProcsGone: gone, serverProcsStarted: started } : {}),
     };
   };
