@@ -1225,8 +1225,13 @@ export class Broker extends DurableObject<Env> {
 
   // ---- due work ------------------------------------------------------------------------------
 
-  /** Makes sure the one alarm fires no later than `at`. */
+  /**
+   * Makes sure the one alarm fires no later than `at`. A time already past means now: workerd
+   * never fires an alarm set at 0, and, kept as `alarmAt`, it would hold back every later arming.
+   */
   private armAlarm(at: number): void {
+    if (Number.isNaN(at)) return;
+    at = Math.max(at, Date.now());
     if (this.alarmAt !== null && this.alarmAt <= at) return;
     this.alarmAt = at;
     void this.ctx.storage.setAlarm(at);

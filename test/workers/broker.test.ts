@@ -570,6 +570,23 @@ describe('dedup', () => {
     expect((await stub.costCounters()).rowsWritten - before).toBeLessThan(2);
   });
 
+  it('takes a time already past as now when it arms the alarm (one at 0 never fired and held back the rest)', async () => {
+    const { route, stub } = await setup();
+    const t0 = Date.now();
+    await runInDurableObject(stub, (b: Broker) => { (b as unknown as { armAlarm(at: number): void }).armAlarm(0); });
+    const at = (await alarmAt(stub))!;
+    expect(at).toBeGreaterThanOrEqual(t0);
+    expect(at).toBeLessThanOrEqual(Date.now());
+    await runDurableObjectAlarm(stub); // it runs, finds nothing due, and later work arms it again
+    expect(await alarmAt(stub)).toBeNull();
+    await produce(stub, route, [{ body: 'x' }]);
+    const t1 = Date.now();
+    expect(await receive(stub, route, consumer(groupConfig('g')), 16, 2000)).toHaveLength(1);
+    const lease = (await alarmAt(stub))!; // the lease's deadline
+    expect(lease).toBeGreaterThanOrEqual(t1 + 2000);
+    expect(lease).toBeLessThanOrEqual(Date.now() + 2000);
+  });
+
   it('arms the alarm for when its entries can go, and lets a receive lower it', async () => {
     const { route, stub } = await setup();
     await produce(stub, route, [{ body: 'x', dedupId: 'a1' }]);
