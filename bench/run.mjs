@@ -51,6 +51,11 @@ const PHASES = {
     const m = await import('./query.mjs');
     return { defaults: m.DEFAULTS, run: m.runQuery, markdown: m.queryMarkdown };
   },
+  // where the thread running edgemq spends a push flow of 1,000 msg/s, from perf's scheduler events (bench/offcpu.mjs; --offcpu-* options)
+  offcpu: async () => {
+    const m = await import('./offcpu.mjs');
+    return { defaults: m.DEFAULTS, run: m.runOffcpu, markdown: m.offcpuMarkdown };
+  },
   // lateness of 10,000 scheduled messages due over 3 s in one queue (bench/scheduled.mjs; --scheduled-* options)
   scheduled: async () => {
     const m = await import('./scheduled.mjs');
@@ -83,7 +88,7 @@ delete flags.phases; delete flags.out; delete flags.url; delete flags.timeout;
 
 function die(msg) { console.error(`bench: ${msg}\n\n${readHelp()}`); process.exit(2); }
 function readHelp() {
-  return 'usage: node bench/run.mjs [--phases compare,cost,backlog,scheduled] [--compare-runs N] [--backlog N] [--url URL] [--rounds N] [--batch-requests N]\n' +
+  return 'usage: node bench/run.mjs [--phases compare,cost,backlog,soak,query,offcpu,scheduled] [--compare-runs N] [--backlog N] [--url URL] [--rounds N] [--batch-requests N]\n' +
     '         [--single-seconds S] [--fill-batch N] [--consumers N] [--size BYTES] [--out DIR] [--timeout SEC]';
 }
 
@@ -153,6 +158,7 @@ try {
     serverCpu.procs = () => groupProcs(pgid);
     const proxy = listenerPid(pgid, Number(new URL(url).port));
     serverCpu.proxy = () => (proxy === null ? null : pidCpuSec(proxy));
+    serverCpu.proxyPid = proxy;
     if (!entry) code.sourceHash = server.sourceHash;
     log(`server ${url} healthy after ${server.startMs} ms (sources copied and state kept in ${server.dir})`);
   };
