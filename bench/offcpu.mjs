@@ -110,29 +110,34 @@ async function oneRun({ url, o, user, proxy, dir, log }) {
   await warm.close();
   const file = join(dir, `run-${stamp}.data`);
   const rec = spawn('perf', ['record', '-q', '-a', '-k', 'CLOCK_MONOTONIC', '-o', file, ...EVENTS.flatMap((e) => ['-e', e])], { stdio: 'ignore' });
-  await sleep(1500); // perf is recording
-  const ch = await openProduce(url, topic);
-  let sent = 0, failed = null;
-  const t0 = performance.now();
-  await new Promise((resolve, reject) => {
-    const tick = () => {
-      if (failed) return reject(failed);
-      const due = Math.min(n, Math.floor(((performance.now() - t0) * o.offcpuRate) / 1000) + 1);
-      while (sent < due) {
-        const i = sent++;
-        sentAt[i] = mono();
-        ch.send(JSON.stringify([{ body: `${i}:${pad}` }])).catch((e) => { failed = e; });
-      }
-      if (sent < n) setTimeout(tick, 1); else resolve();
-    };
-    tick();
-  });
-  for (const t = performance.now(); got < n && performance.now() - t < 10_000;) await sleep(20);
-  rec.kill('SIGINT');
-  await new Promise((r) => rec.once('exit', r));
-  await ch.close();
-  push.close();
-  await http.close();
+  const recorded = new Promise((r) => rec.once('exit', r));
+  let ch = null, failed = null;
+  try {
+    await sleep(1500); // perf is recording
+    ch = await openProduce(url, topic);
+    let sent = 0;
+    const t0 = performance.now();
+    await new Promise((resolve, reject) => {
+      const tick = () => {
+        if (failed) return reject(failed);
+        const due = Math.min(n, Math.floor(((performance.now() - t0) * o.offcpuRate) / 1000) + 1);
+        while (sent < due) {
+          const i = sent++;
+          sentAt[i] = mono();
+          ch.send(JSON.stringify([{ body: `${i}:${pad}` }])).catch((e) => { failed = e; });
+        }
+        if (sent < n) setTimeout(tick, 1); else resolve();
+      };
+      tick();
+    });
+    for (const t = performance.now(); got < n && performance.now() - t < 10_000;) await sleep(20);
+  } finally {
+    rec.kill('SIGINT'); // a system-wide recording must not outlive the run
+    await recorded;
+    await ch?.close();
+    push.close();
+    await http.close();
+  }
   if (failed) throw failed;
   const from = sentAt[0], to = Math.max(...gotAt.filter((x) => !Number.isNaN(x)));
   const events = readEvents(file);
