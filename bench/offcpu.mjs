@@ -6,8 +6,9 @@
 // frames over a produce channel at RATE/s to a topic with a push consumer (acking each frame),
 // while `perf record` takes the scheduler's switches and wake-ups and the fsync system calls of
 // the whole machine. It reports, for the span of the flow, the share of that thread's time spent
-// running, waiting for a CPU, blocked in the kernel (state D: the fsyncs) and idle, the fsyncs
-// per message and how long each kept the thread blocked, and the flow's produce→deliver latency.
+// running, waiting for a CPU, blocked in the kernel (state D: the fsyncs, and WAL writes that wait
+// for pages still being written back) and idle, the fsyncs per message and how long each block
+// lasted, and the flow's produce→deliver latency.
 //
 // Needs Linux `perf` with access to tracepoints (root or kernel.perf_event_paranoid <= -1);
 // without it the phase is skipped and says why. Only with a server the bench started (its
@@ -183,11 +184,11 @@ export function offcpuMarkdown(r) {
     `${fmt(r.opts.offcpuMessages)} one-message frames over a produce channel at ${fmt(r.opts.offcpuRate)}/s to a 1-queue topic with a push consumer acking each frame, while \`perf record\` took the scheduler's switches and wake-ups and the fsync calls (bench/offcpu.mjs). ` +
       'workerd runs the Worker and every Durable Object on one thread, and under wrangler dev that thread makes each commit\'s fsync itself; the shares below are of that thread\'s time from the first send to the last delivery.',
     '',
-    '| run | e2e p50 / p99 ms | running | runnable, waiting for a CPU | blocked in the kernel (D: fsync) | idle | fsyncs per message | each block p50 / p99 ms | wrangler\'s proxy running / waiting |',
+    '| run | e2e p50 / p99 ms | running | runnable, waiting for a CPU | blocked on the disk (D: fsync, WAL writes) | idle | fsyncs per message | each block p50 / p99 ms | wrangler\'s proxy running / waiting |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...r.runs.map(row),
     '',
-    'A thread blocked in fsync runs nothing else: the frames that arrive meanwhile wait, and share the next commit. ' +
+    'A thread blocked on the disk runs nothing else: the frames that arrive meanwhile wait, and share the next commit. ' +
       'When it is blocked most of the time, the flow runs near that thread\'s capacity, and its latency tail is a queue behind the disk. ' +
       'In production a Durable Object\'s commit is replicated off the isolate\'s thread, and this share does not exist.',
   ].join('\n');
