@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { makeClient } from './lib/http.mjs';
 import { openProduce } from './lib/produce-ws.mjs';
 import { openPush } from './lib/push.mjs';
-import { fmt, pct, round } from './lib/stats.mjs';
+import { fmt, openLoop, pct, round } from './lib/stats.mjs';
 
 export const DEFAULTS = {
   offcpuMessages: 4000, // below a produce channel's 5,000 appends (it is recycled after them)
@@ -116,20 +116,12 @@ async function oneRun({ url, o, user, proxy, dir, log }) {
   try {
     await sleep(1500); // perf is recording
     ch = await openProduce(url, topic);
-    let sent = 0;
-    const t0 = performance.now();
-    await new Promise((resolve, reject) => {
-      const tick = () => {
-        if (failed) return reject(failed);
-        const due = Math.min(n, Math.floor(((performance.now() - t0) * o.offcpuRate) / 1000) + 1);
-        while (sent < due) {
-          const i = sent++;
-          sentAt[i] = mono();
-          ch.send(JSON.stringify([{ body: `${i}:${pad}` }])).catch((e) => { failed = e; });
-        }
-        if (sent < n) setTimeout(tick, 1); else resolve();
-      };
-      tick();
+    await openLoop({
+      n, rate: o.offcpuRate, failed: () => failed,
+      issue: (i) => {
+        sentAt[i] = mono();
+        ch.send(JSON.stringify([{ body: `${i}:${pad}` }])).catch((e) => { failed = e; });
+      },
     });
     for (const t = performance.now(); got < n && performance.now() - t < 10_000;) await sleep(20);
   } finally {

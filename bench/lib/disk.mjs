@@ -7,6 +7,7 @@
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { pct, round } from './stats.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -32,6 +33,6 @@ export async function fsyncProbe(dir, { n = 2000, gapMs = 1, bytes = 4096 } = {}
     await rm(tmp, { recursive: true, force: true });
   }
   ms.sort();
-  const p = (q) => Math.round(ms[Math.min(n - 1, Math.floor(q * (n - 1)))] * 100) / 100;
-  return { n, bytes, gapMs, p50: p(0.5), p90: p(0.9), p99: p(0.99), max: p(1), over5ms: ms.filter((x) => x > 5).length };
+  const p = (q) => round(pct(ms, q), 2);
+  return { n, bytes, gapMs, p50: p(50), p90: p(90), p99: p(99), max: p(100), over5ms: ms.filter((x) => x > 5).length };
 }
