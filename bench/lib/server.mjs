@@ -125,11 +125,8 @@ export function groupPids(pgid) {
   const out = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
-    try {
-      const f = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) === pgid && fields[0] !== 'Z') out.push(Number(d));
-    } catch { /* gone meanwhile */ }
+    const fields = statFields(d);
+    if (fields && Number(fields[2]) === pgid && fields[0] !== 'Z') out.push(Number(d));
   }
   return out;
 }
@@ -142,11 +139,8 @@ export function groupCpuSec(pgid) {
   if (!pgid) return null;
   let ticks = 0;
   for (const pid of groupPids(pgid)) {
-    try {
-      const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(x[11]) + Number(x[12]) + Number(x[13]) + Number(x[14]); // utime stime cutime cstime (CLK_TCK = 100)
-    } catch { /* gone meanwhile */ }
+    const x = statFields(pid); // gone meanwhile: null
+    if (x) ticks += Number(x[11]) + Number(x[12]) + Number(x[13]) + Number(x[14]); // utime stime cutime cstime (CLK_TCK = 100)
   }
   return ticks / 100;
 }
@@ -193,9 +187,14 @@ export function listenerPid(pgid, port) {
 
 /** CPU seconds (user + system) used so far by process `pid`, or null once it is gone. */
 export function pidCpuSec(pid) {
+  const x = statFields(pid);
+  return x ? (Number(x[11]) + Number(x[12])) / 100 : null;
+}
+
+/** The fields of /proc/PID/stat after the command name (state first), or null once it is gone. */
+function statFields(pid) {
   try {
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(x[11]) + Number(x[12])) / 100;
+    return f.slice(f.lastIndexOf(')') + 2).split(' ');
   } catch { return null; }
 }
