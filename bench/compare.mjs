@@ -21,6 +21,11 @@
 //     floors:      the same channel at RATE/s with sends the Worker refuses at once (wsFloor: no object,
 //                  no storage), and the disk's fdatasync tail in the server's state directory (disk),
 //                  measured alone: what every latency above sits on
+//   edgemq past wrangler's dev proxy (DIRECT, a server the bench started): the same server at the
+//     port of the workerd running edgemq, which the proxy forwards to; after each edgemq run, the
+//     measurements that cross the proxy per request or per message are repeated there (batched,
+//     push drain, single, health, both latencies, the WebSocket floor). Informative: the targets
+//     are judged through the proxy, which is what `npm start` serves.
 //   peers (bench/lib/peers.mjs: ../shared/peers/bench.mjs, unchanged, in a child process): the same
 //     N, SIZE, 1,000 publishes in flight, drain acking each message (prefetch 1,000), LAT_N at RATE/s;
 //     then a short pass with SINGLE_WINDOW (16) publishes in flight, the analogue of 16 connections
@@ -68,6 +73,7 @@ export const DEFAULTS = {
   compareWsRawN: 10_000, // also: raw frames of one message each, no client-side coalescing (0 skips; the bench's raw client does not reconnect, so keep it under the ~5,000 appends after which the server recycles a connection)
   compareSingleWindow: 16, // peers: publishes in flight for the "single" row
   comparePeers: 1, // 0: edgemq only
+  compareDirect: 1, // also measure past wrangler's dev proxy (the per-request measurements; 0 skips)
   compareQuietCores: 0.3, // before each measurement wait (≤ compareQuietMaxMs) for the rest of the machine to use less
   compareQuietMaxMs: 5000,
   comparePhaseTimeoutSec: 300,
@@ -99,304 +105,324 @@ function openPushParsed(url, topic, group, maxInflight, consumerId, onFrame) {
 }
 const closeWs = (ws) => new Promise((r) => { if (ws.readyState === WebSocket.CLOSED) return r(); ws.once('close', r); ws.close(1000, 'bench done'); setTimeout(r, 3000); });
 
-export async function runCompare({ url, serverCpu, stateDir = os.tmpdir(), opts: o, log }) {
+export async function runCompare({ url, directUrl = null, serverCpu, stateDir = os.tmpdir(), opts: o, log }) {
   const stamp = Date.now().toString(36);
   const phaseMs = o.comparePhaseTimeoutSec * 1000;
-  const admin = makeClient(url, { connections: 2 });
-  const produceClient = makeClient(url, { connections: o.compareProduceConns });
-  const singleClient = makeClient(url, { connections: o.compareSingleConns });
-  const consumeClient = makeClient(url, { connections: o.compareConsumers });
-  const clients = [admin, produceClient, singleClient, consumeClient];
-  const batchBodies = Array.from({ length: 32 }, () => JSON.stringify({ messages: Array.from({ length: o.compareBatch }, () => ({ body: bodyText(o.compareSize) })) }));
-  const singleBodies = Array.from({ length: 256 }, () => JSON.stringify({ body: bodyText(o.compareSize) }));
-  const pad = bodyText(o.compareSize);
-  const wsFrames = Array.from({ length: 256 }, () => JSON.stringify([{ body: bodyText(o.compareSize) }]));
-  const wsBodies = Array.from({ length: 256 }, () => bodyText(o.compareSize));
-
-  // ------------------------------------------------------------------ edgemq measurements
   const quiet = () => waitQuiet({ serverCpu, maxCores: o.compareQuietCores, maxMs: o.compareQuietMaxMs });
-  const measured = (r, cpu, extra = {}) => ({
-    messages: r.messages, seconds: round(r.ms / 1000, 2), msgPerSec: round((r.messages / r.ms) * 1000), cpu,
-    serverCpuUsPerMsg: cpu.serverCpuSec === null ? null : round((cpu.serverCpuSec * 1e6) / r.messages, 1),
-    proxyCpuUsPerMsg: cpu.proxyCpuSec == null ? null : round((cpu.proxyCpuSec * 1e6) / r.messages, 1), load1: round(os.loadavg()[0], 2), ...extra,
-  });
-
-  async function groupQueues(topic, group) {
-    const g = (await admin.request('GET', `/v1/groups/${enc(group)}`)).json;
-    return g.queues.filter((q) => q.topic === topic);
-  }
-
-  async function produceBatched(topic, n) {
-    const requests = Math.ceil(n / o.compareBatch);
-    let sent = 0, k = 0;
-    const lat = [];
-    const meter = cpuMeter(serverCpu);
-    const r = await closedLoop({
-      workers: o.compareProduceConns, seconds: phaseMs / 1000,
-      step: async () => {
-        if (sent >= requests) return false;
-        sent++;
-        const x = await produceClient.request('POST', `/v1/topics/${enc(topic)}/messages`, batchBodies[k++ % batchBodies.length]);
-        if (x.json.messages.length !== o.compareBatch) throw new Error(`produce answered ${x.json.messages.length} results`);
-        lat.push(x.ms);
-        return o.compareBatch;
-      },
-    });
-    if (r.messages < n) throw new Error(`produced ${r.messages} of ${n} within ${o.comparePhaseTimeoutSec} s`);
-    return measured(r, meter(), { request: latencySummary(lat) });
-  }
-
-  async function produceSingle(topic, seconds) {
-    const lat = [];
-    let k = 0;
-    const meter = cpuMeter(serverCpu);
-    const r = await closedLoop({
-      workers: o.compareSingleConns, seconds,
-      step: async () => {
-        const x = await singleClient.request('POST', `/v1/topics/${enc(topic)}/messages`, singleBodies[k++ % singleBodies.length]);
-        lat.push(x.ms);
-        return 1;
-      },
-    });
-    return measured(r, meter(), { request: latencySummary(lat) });
-  }
-
-  async function produceWs(topic, n) {
-    const stream = await new Producer({ url, idempotent: false }).openStream(topic);
-    try {
-      const meter = cpuMeter(serverCpu);
-      const r = await pipelinedStream(stream, { n, window: o.compareWsWindow, bodies: wsBodies, timeoutMs: phaseMs });
-      return measured(r, meter(), { send: latencySummary(r.lat), frames: r.frames });
-    } finally { await stream.close(); }
-  }
-
-  async function produceWsRaw(topic, n) {
-    const ch = await openProduce(url, topic);
-    try {
-      const meter = cpuMeter(serverCpu);
-      const r = await pipelined(ch, { n, window: o.compareWsWindow, perSend: 1, frames: wsFrames, timeoutMs: phaseMs });
-      return measured(r, meter(), { send: latencySummary(r.lat) });
-    } finally { await ch.close(); }
-  }
-
-  async function health(seconds) {
-    const lat = [];
-    const meter = cpuMeter(serverCpu);
-    const r = await closedLoop({ workers: o.compareSingleConns, seconds, step: async () => { lat.push((await singleClient.request('GET', '/v1/health')).ms); return 1; } });
-    return measured(r, meter(), { request: latencySummary(lat) });
-  }
-
-  /** Push drain of `n` messages of `group`, acking every frame at once; ends when the broker has all acks. */
-  async function pushDrain(topic, group, n) {
-    let got = 0, frames = 0, dup = 0, redelivered = 0, badBody = 0, errors = 0, resolveDone;
-    const done = new Promise((r) => { resolveDone = r; });
-    const seen = new Set();
-    const meter = cpuMeter(serverCpu);
-    const t0 = performance.now();
-    const ws = await openPushParsed(url, topic, group, o.compareInflight, `push-${group}`, (f, _at, sock) => {
-      if (f.type === 'error') { errors++; log(`    push error frame: ${JSON.stringify(f).slice(0, 200)}`); return; }
-      if (f.type !== 'messages') return;
-      frames++;
-      const handles = new Array(f.messages.length);
-      for (let i = 0; i < f.messages.length; i++) {
-        const m = f.messages[i];
-        handles[i] = m.receiptHandle;
-        const key = m.queueId * 1e9 + m.queueOffset;
-        if (seen.has(key)) dup++; else seen.add(key);
-        if (m.deliveryAttempt !== 1) redelivered++;
-        if (m.body.length !== o.compareSize) badBody++;
-      }
-      sock.send(JSON.stringify({ type: 'ack', receiptHandles: handles }));
-      got += f.messages.length;
-      if (got >= n) resolveDone();
-    });
-    try {
-      await withTimeout(done, phaseMs, `push drain (${got}/${n})`);
-      const tAll = performance.now();
-      // the acks are fire-and-forget frames: wait until the broker reports them all applied
-      for (let i = 0; ; i++) {
-        const qs = await groupQueues(topic, group);
-        if (qs.every((q) => q.lag === 0 && q.inflight === 0)) break;
-        if (i > 2000) throw new Error(`push drain: lag/inflight did not reach 0: ${JSON.stringify(qs)}`);
-        await sleep(5);
-      }
-      const ms = performance.now() - t0;
-      const cpu = meter();
-      if (dup || redelivered || badBody || errors) throw new Error(`push drain: ${dup} duplicates, ${redelivered} redeliveries, ${badBody} bad bodies, ${errors} error frames`);
-      return measured({ messages: got, ms }, cpu, { frames, avgFrame: round(got / frames, 1), ackSyncMs: round(performance.now() - tAll, 1) });
-    } finally { await closeWs(ws); }
-  }
-
-  /** Pull drain: CONSUMERS loops of receive + ack until `n` acked. */
-  async function pullDrain(topic, group, n) {
-    let claimed = 0, empty = 0, notOk = 0, badBody = 0;
-    const recv = [], ack = [];
-    const meter = cpuMeter(serverCpu);
-    const r = await closedLoop({
-      workers: o.compareConsumers, seconds: phaseMs / 1000,
-      step: async (w) => {
-        const want = Math.min(o.compareReceiveMax, n - claimed);
-        if (want <= 0) return false;
-        claimed += want;
-        const x = await consumeClient.request('POST', `/v1/topics/${enc(topic)}/subscriptions/${enc(group)}/receive`, { maxMessages: want, consumerId: `pull${w}` });
-        recv.push(x.ms);
-        const msgs = x.json.messages;
-        claimed -= want - msgs.length;
-        if (!msgs.length) { if (++empty > 200) throw new Error(`pull drain: receive keeps answering nothing (${claimed}/${n})`); await sleep(5); return 0; }
-        for (const m of msgs) if (m.body.length !== o.compareSize) badBody++;
-        const a = await consumeClient.request('POST', `/v1/topics/${enc(topic)}/subscriptions/${enc(group)}/ack`, { receiptHandles: msgs.map((m) => m.receiptHandle) });
-        ack.push(a.ms);
-        for (const s of a.json.results) if (s.status !== 'OK') notOk++;
-        return msgs.length;
-      },
-    });
-    const cpu = meter();
-    if (r.messages !== n || notOk || badBody) throw new Error(`pull drain: ${r.messages}/${n} acked, ${notOk} acks not OK, ${badBody} bad bodies`);
-    return measured(r, cpu, { receive: latencySummary(recv), ack: latencySummary(ack), emptyReceives: empty });
-  }
-
-  /** Push consumer at the log's end; LAT_N single-message POSTs at RATE/s, open loop. */
-  async function latency(topic, group, n = o.compareLatN, rate = o.compareRate, via = 'http') {
-    const ch = via === 'ws' ? await openProduce(url, topic) : null;
-    await admin.request('PUT', `/v1/groups/${enc(group)}`, { consumeFrom: 'LAST' });
-    await admin.request('POST', `/v1/groups/${enc(group)}/reset-offset`, { topic, to: 'LATEST' });
-    const e2e = new Float64Array(n).fill(NaN), pubAck = new Float64Array(n).fill(NaN), sentAt = new Float64Array(n);
-    const toStore = new Float64Array(n).fill(NaN), toConsumer = new Float64Array(n).fill(NaN), sentWall = new Float64Array(n);
-    let got = 0, foreign = 0, acked = 0, lastGot = performance.now(), resolveDone;
-    const done = new Promise((r) => { resolveDone = r; });
-    const ws = await openPushParsed(url, topic, group, o.compareInflight, `lat-${group}`, (f, at, sock) => {
-      if (f.type !== 'messages') return;
-      const handles = [];
-      for (const m of f.messages) {
-        handles.push(m.receiptHandle);
-        const i = Number(String(m.body).slice(0, String(m.body).indexOf(':')));
-        if (!Number.isInteger(i) || i < 0 || i >= n || !Number.isNaN(e2e[i])) { foreign++; continue; }
-        e2e[i] = at - sentAt[i];
-        lastGot = at;
-        const wall = Date.now();
-        toStore[i] = m.storeTimestamp - sentWall[i];
-        toConsumer[i] = wall - m.storeTimestamp;
-        if (++got === n) resolveDone();
-      }
-      sock.send(JSON.stringify({ type: 'ack', receiptHandles: handles }));
-    });
-    let probe = null;
-    try {
-      await sleep(300);
-      const meter = cpuMeter(serverCpu);
-      probe = startJitterProbe();
-      const t0 = performance.now();
-      let failed = null;
-      await withTimeout(openLoop({
-        n, rate, failed: () => failed,
-        issue: (i) => {
-          const head = `${i}:`;
-          const body = JSON.stringify({ body: head + pad.slice(head.length) });
-          const ts = performance.now();
-          sentAt[i] = ts;
-          sentWall[i] = Date.now();
-          (ch ? ch.send(`[${body}]`) : singleClient.request('POST', `/v1/topics/${enc(topic)}/messages`, body))
-            .then(() => { pubAck[i] = performance.now() - ts; acked++; }, (e) => { failed = e; });
-        },
-      }), phaseMs, 'latency publish');
-      const sendMs = performance.now() - t0;
-      // past the HTTP path's capacity the POSTs queue up in the client: wait for them all, then for
-      // the last deliveries; what never comes is reported as missing, not as a failed phase
-      const tSent = performance.now();
-      while (got < n && performance.now() - tSent < phaseMs) {
-        if (failed) throw failed;
-        if (acked === n && performance.now() - Math.max(lastGot, tSent) > 10_000) break;
-        await Promise.race([done, sleep(100)]);
-      }
-      const drainMs = performance.now() - t0;
-      const cpu = meter();
-      const jitter = await probe.stop();
-      const s = Float64Array.from(e2e.filter((x) => !Number.isNaN(x))).sort(), a = Float64Array.from(pubAck.filter((x) => !Number.isNaN(x))).sort();
-      const r2 = (x) => round(x, 2);
-      const ms = (xs) => { const v = Float64Array.from(xs.filter((x) => !Number.isNaN(x))).sort(); return { p50: pct(v, 50), p99: pct(v, 99), max: v[v.length - 1] }; };
-      return {
-        rate, achievedRate: round((n / sendMs) * 1000), messages: n, received: got, missing: n - got, publishAcked: acked, foreign,
-        // what the server actually absorbed: all n published and delivered over this long
-        servedRate: round((got / drainMs) * 1000),
-        // the same split on the wall clock (ms resolution): publish call -> storeTimestamp -> frame received
-        split: { toStore: ms(toStore), storeToConsumer: ms(toConsumer) },
-        e2e: { p50: r2(pct(s, 50)), p90: r2(pct(s, 90)), p99: r2(pct(s, 99)), max: r2(s[s.length - 1]) },
-        pubAck: { p50: r2(pct(a, 50)), p90: r2(pct(a, 90)), p99: r2(pct(a, 99)), max: r2(a[a.length - 1]) },
-        // how late a separate idle process woke from 1-ms sleeps meanwhile: the machine's own floor
-        jitter, via, cpu, load1: round(os.loadavg()[0], 2),
-      };
-    } finally { await probe?.stop(); await closeWs(ws); await ch?.close(); }
-  }
 
   /**
-   * The floor under the WebSocket latency: the same channel at the same rate, but each send is
-   * refused by the Worker at once (an empty messages array), so no object and no storage is
-   * involved; what is left is the client, wrangler's proxy and the Worker's own frame handling.
+   * The edgemq measurements against one address of the server: `direct` is the workerd running
+   * edgemq itself, past wrangler's dev proxy (run.mjs finds it), where only the measurements that
+   * cross the proxy per request or per message are repeated.
    */
-  async function wsFloor(topic, n = o.compareLatN, rate = o.compareRate) {
-    const ch = await openProduce(url, topic);
-    const answered = new Float64Array(n).fill(NaN);
-    let done = 0, unexpected = 0, allAnswered;
-    const answers = new Promise((r) => { allAnswered = r; });
-    try {
+  function edgemqSide(url, direct = false) {
+    const admin = makeClient(url, { connections: 2 });
+    const produceClient = makeClient(url, { connections: o.compareProduceConns });
+    const singleClient = makeClient(url, { connections: o.compareSingleConns });
+    const consumeClient = makeClient(url, { connections: o.compareConsumers });
+    const clients = [admin, produceClient, singleClient, consumeClient];
+    const batchBodies = Array.from({ length: 32 }, () => JSON.stringify({ messages: Array.from({ length: o.compareBatch }, () => ({ body: bodyText(o.compareSize) })) }));
+    const singleBodies = Array.from({ length: 256 }, () => JSON.stringify({ body: bodyText(o.compareSize) }));
+    const pad = bodyText(o.compareSize);
+    const wsFrames = Array.from({ length: 256 }, () => JSON.stringify([{ body: bodyText(o.compareSize) }]));
+    const wsBodies = Array.from({ length: 256 }, () => bodyText(o.compareSize));
+
+    // ------------------------------------------------------------------ edgemq measurements
+    const measured = (r, cpu, extra = {}) => ({
+      messages: r.messages, seconds: round(r.ms / 1000, 2), msgPerSec: round((r.messages / r.ms) * 1000), cpu,
+      serverCpuUsPerMsg: cpu.serverCpuSec === null ? null : round((cpu.serverCpuSec * 1e6) / r.messages, 1),
+      proxyCpuUsPerMsg: cpu.proxyCpuSec == null ? null : round((cpu.proxyCpuSec * 1e6) / r.messages, 1), load1: round(os.loadavg()[0], 2), ...extra,
+    });
+
+    async function groupQueues(topic, group) {
+      const g = (await admin.request('GET', `/v1/groups/${enc(group)}`)).json;
+      return g.queues.filter((q) => q.topic === topic);
+    }
+
+    async function produceBatched(topic, n) {
+      const requests = Math.ceil(n / o.compareBatch);
+      let sent = 0, k = 0;
+      const lat = [];
       const meter = cpuMeter(serverCpu);
-      await withTimeout(openLoop({
-        n, rate,
-        issue: (i) => {
-          const ts = performance.now();
-          const settle = () => { answered[i] = performance.now() - ts; if (++done === n) allAnswered(); };
-          ch.send('[]').then(() => { unexpected++; settle(); }, (e) => { if (!/BAD_REQUEST/.test(e.message)) unexpected++; settle(); });
+      const r = await closedLoop({
+        workers: o.compareProduceConns, seconds: phaseMs / 1000,
+        step: async () => {
+          if (sent >= requests) return false;
+          sent++;
+          const x = await produceClient.request('POST', `/v1/topics/${enc(topic)}/messages`, batchBodies[k++ % batchBodies.length]);
+          if (x.json.messages.length !== o.compareBatch) throw new Error(`produce answered ${x.json.messages.length} results`);
+          lat.push(x.ms);
+          return o.compareBatch;
         },
-      }).then(() => answers), phaseMs, 'websocket floor');
-      if (unexpected) throw new Error(`websocket floor: ${unexpected} of ${n} empty sends were not refused with BAD_REQUEST`);
-      const v = answered.sort();
-      const r2 = (x) => round(x, 2);
-      return { messages: n, rate, answer: { p50: r2(pct(v, 50)), p90: r2(pct(v, 90)), p99: r2(pct(v, 99)), max: r2(v[v.length - 1]) }, cpu: meter() };
-    } finally { await ch.close(); }
+      });
+      if (r.messages < n) throw new Error(`produced ${r.messages} of ${n} within ${o.comparePhaseTimeoutSec} s`);
+      return measured(r, meter(), { request: latencySummary(lat) });
+    }
+
+    async function produceSingle(topic, seconds) {
+      const lat = [];
+      let k = 0;
+      const meter = cpuMeter(serverCpu);
+      const r = await closedLoop({
+        workers: o.compareSingleConns, seconds,
+        step: async () => {
+          const x = await singleClient.request('POST', `/v1/topics/${enc(topic)}/messages`, singleBodies[k++ % singleBodies.length]);
+          lat.push(x.ms);
+          return 1;
+        },
+      });
+      return measured(r, meter(), { request: latencySummary(lat) });
+    }
+
+    async function produceWs(topic, n) {
+      const stream = await new Producer({ url, idempotent: false }).openStream(topic);
+      try {
+        const meter = cpuMeter(serverCpu);
+        const r = await pipelinedStream(stream, { n, window: o.compareWsWindow, bodies: wsBodies, timeoutMs: phaseMs });
+        return measured(r, meter(), { send: latencySummary(r.lat), frames: r.frames });
+      } finally { await stream.close(); }
+    }
+
+    async function produceWsRaw(topic, n) {
+      const ch = await openProduce(url, topic);
+      try {
+        const meter = cpuMeter(serverCpu);
+        const r = await pipelined(ch, { n, window: o.compareWsWindow, perSend: 1, frames: wsFrames, timeoutMs: phaseMs });
+        return measured(r, meter(), { send: latencySummary(r.lat) });
+      } finally { await ch.close(); }
+    }
+
+    async function health(seconds) {
+      const lat = [];
+      const meter = cpuMeter(serverCpu);
+      const r = await closedLoop({ workers: o.compareSingleConns, seconds, step: async () => { lat.push((await singleClient.request('GET', '/v1/health')).ms); return 1; } });
+      return measured(r, meter(), { request: latencySummary(lat) });
+    }
+
+    /** Push drain of `n` messages of `group`, acking every frame at once; ends when the broker has all acks. */
+    async function pushDrain(topic, group, n) {
+      let got = 0, frames = 0, dup = 0, redelivered = 0, badBody = 0, errors = 0, resolveDone;
+      const done = new Promise((r) => { resolveDone = r; });
+      const seen = new Set();
+      const meter = cpuMeter(serverCpu);
+      const t0 = performance.now();
+      const ws = await openPushParsed(url, topic, group, o.compareInflight, `push-${group}`, (f, _at, sock) => {
+        if (f.type === 'error') { errors++; log(`    push error frame: ${JSON.stringify(f).slice(0, 200)}`); return; }
+        if (f.type !== 'messages') return;
+        frames++;
+        const handles = new Array(f.messages.length);
+        for (let i = 0; i < f.messages.length; i++) {
+          const m = f.messages[i];
+          handles[i] = m.receiptHandle;
+          const key = m.queueId * 1e9 + m.queueOffset;
+          if (seen.has(key)) dup++; else seen.add(key);
+          if (m.deliveryAttempt !== 1) redelivered++;
+          if (m.body.length !== o.compareSize) badBody++;
+        }
+        sock.send(JSON.stringify({ type: 'ack', receiptHandles: handles }));
+        got += f.messages.length;
+        if (got >= n) resolveDone();
+      });
+      try {
+        await withTimeout(done, phaseMs, `push drain (${got}/${n})`);
+        const tAll = performance.now();
+        // the acks are fire-and-forget frames: wait until the broker reports them all applied
+        for (let i = 0; ; i++) {
+          const qs = await groupQueues(topic, group);
+          if (qs.every((q) => q.lag === 0 && q.inflight === 0)) break;
+          if (i > 2000) throw new Error(`push drain: lag/inflight did not reach 0: ${JSON.stringify(qs)}`);
+          await sleep(5);
+        }
+        const ms = performance.now() - t0;
+        const cpu = meter();
+        if (dup || redelivered || badBody || errors) throw new Error(`push drain: ${dup} duplicates, ${redelivered} redeliveries, ${badBody} bad bodies, ${errors} error frames`);
+        return measured({ messages: got, ms }, cpu, { frames, avgFrame: round(got / frames, 1), ackSyncMs: round(performance.now() - tAll, 1) });
+      } finally { await closeWs(ws); }
+    }
+
+    /** Pull drain: CONSUMERS loops of receive + ack until `n` acked. */
+    async function pullDrain(topic, group, n) {
+      let claimed = 0, empty = 0, notOk = 0, badBody = 0;
+      const recv = [], ack = [];
+      const meter = cpuMeter(serverCpu);
+      const r = await closedLoop({
+        workers: o.compareConsumers, seconds: phaseMs / 1000,
+        step: async (w) => {
+          const want = Math.min(o.compareReceiveMax, n - claimed);
+          if (want <= 0) return false;
+          claimed += want;
+          const x = await consumeClient.request('POST', `/v1/topics/${enc(topic)}/subscriptions/${enc(group)}/receive`, { maxMessages: want, consumerId: `pull${w}` });
+          recv.push(x.ms);
+          const msgs = x.json.messages;
+          claimed -= want - msgs.length;
+          if (!msgs.length) { if (++empty > 200) throw new Error(`pull drain: receive keeps answering nothing (${claimed}/${n})`); await sleep(5); return 0; }
+          for (const m of msgs) if (m.body.length !== o.compareSize) badBody++;
+          const a = await consumeClient.request('POST', `/v1/topics/${enc(topic)}/subscriptions/${enc(group)}/ack`, { receiptHandles: msgs.map((m) => m.receiptHandle) });
+          ack.push(a.ms);
+          for (const s of a.json.results) if (s.status !== 'OK') notOk++;
+          return msgs.length;
+        },
+      });
+      const cpu = meter();
+      if (r.messages !== n || notOk || badBody) throw new Error(`pull drain: ${r.messages}/${n} acked, ${notOk} acks not OK, ${badBody} bad bodies`);
+      return measured(r, cpu, { receive: latencySummary(recv), ack: latencySummary(ack), emptyReceives: empty });
+    }
+
+    /** Push consumer at the log's end; LAT_N single-message POSTs at RATE/s, open loop. */
+    async function latency(topic, group, n = o.compareLatN, rate = o.compareRate, via = 'http') {
+      const ch = via === 'ws' ? await openProduce(url, topic) : null;
+      await admin.request('PUT', `/v1/groups/${enc(group)}`, { consumeFrom: 'LAST' });
+      await admin.request('POST', `/v1/groups/${enc(group)}/reset-offset`, { topic, to: 'LATEST' });
+      const e2e = new Float64Array(n).fill(NaN), pubAck = new Float64Array(n).fill(NaN), sentAt = new Float64Array(n);
+      const toStore = new Float64Array(n).fill(NaN), toConsumer = new Float64Array(n).fill(NaN), sentWall = new Float64Array(n);
+      let got = 0, foreign = 0, acked = 0, lastGot = performance.now(), resolveDone;
+      const done = new Promise((r) => { resolveDone = r; });
+      const ws = await openPushParsed(url, topic, group, o.compareInflight, `lat-${group}`, (f, at, sock) => {
+        if (f.type !== 'messages') return;
+        const handles = [];
+        for (const m of f.messages) {
+          handles.push(m.receiptHandle);
+          const i = Number(String(m.body).slice(0, String(m.body).indexOf(':')));
+          if (!Number.isInteger(i) || i < 0 || i >= n || !Number.isNaN(e2e[i])) { foreign++; continue; }
+          e2e[i] = at - sentAt[i];
+          lastGot = at;
+          const wall = Date.now();
+          toStore[i] = m.storeTimestamp - sentWall[i];
+          toConsumer[i] = wall - m.storeTimestamp;
+          if (++got === n) resolveDone();
+        }
+        sock.send(JSON.stringify({ type: 'ack', receiptHandles: handles }));
+      });
+      let probe = null;
+      try {
+        await sleep(300);
+        const meter = cpuMeter(serverCpu);
+        probe = startJitterProbe();
+        const t0 = performance.now();
+        let failed = null;
+        await withTimeout(openLoop({
+          n, rate, failed: () => failed,
+          issue: (i) => {
+            const head = `${i}:`;
+            const body = JSON.stringify({ body: head + pad.slice(head.length) });
+            const ts = performance.now();
+            sentAt[i] = ts;
+            sentWall[i] = Date.now();
+            (ch ? ch.send(`[${body}]`) : singleClient.request('POST', `/v1/topics/${enc(topic)}/messages`, body))
+              .then(() => { pubAck[i] = performance.now() - ts; acked++; }, (e) => { failed = e; });
+          },
+        }), phaseMs, 'latency publish');
+        const sendMs = performance.now() - t0;
+        // past the HTTP path's capacity the POSTs queue up in the client: wait for them all, then for
+        // the last deliveries; what never comes is reported as missing, not as a failed phase
+        const tSent = performance.now();
+        while (got < n && performance.now() - tSent < phaseMs) {
+          if (failed) throw failed;
+          if (acked === n && performance.now() - Math.max(lastGot, tSent) > 10_000) break;
+          await Promise.race([done, sleep(100)]);
+        }
+        const drainMs = performance.now() - t0;
+        const cpu = meter();
+        const jitter = await probe.stop();
+        const s = Float64Array.from(e2e.filter((x) => !Number.isNaN(x))).sort(), a = Float64Array.from(pubAck.filter((x) => !Number.isNaN(x))).sort();
+        const r2 = (x) => round(x, 2);
+        const ms = (xs) => { const v = Float64Array.from(xs.filter((x) => !Number.isNaN(x))).sort(); return { p50: pct(v, 50), p99: pct(v, 99), max: v[v.length - 1] }; };
+        return {
+          rate, achievedRate: round((n / sendMs) * 1000), messages: n, received: got, missing: n - got, publishAcked: acked, foreign,
+          // what the server actually absorbed: all n published and delivered over this long
+          servedRate: round((got / drainMs) * 1000),
+          // the same split on the wall clock (ms resolution): publish call -> storeTimestamp -> frame received
+          split: { toStore: ms(toStore), storeToConsumer: ms(toConsumer) },
+          e2e: { p50: r2(pct(s, 50)), p90: r2(pct(s, 90)), p99: r2(pct(s, 99)), max: r2(s[s.length - 1]) },
+          pubAck: { p50: r2(pct(a, 50)), p90: r2(pct(a, 90)), p99: r2(pct(a, 99)), max: r2(a[a.length - 1]) },
+          // how late a separate idle process woke from 1-ms sleeps meanwhile: the machine's own floor
+          jitter, via, cpu, load1: round(os.loadavg()[0], 2),
+        };
+      } finally { await probe?.stop(); await closeWs(ws); await ch?.close(); }
+    }
+
+    /**
+     * The floor under the WebSocket latency: the same channel at the same rate, but each send is
+     * refused by the Worker at once (an empty messages array), so no object and no storage is
+     * involved; what is left is the client, wrangler's proxy and the Worker's own frame handling.
+     */
+    async function wsFloor(topic, n = o.compareLatN, rate = o.compareRate) {
+      const ch = await openProduce(url, topic);
+      const answered = new Float64Array(n).fill(NaN);
+      let done = 0, unexpected = 0, allAnswered;
+      const answers = new Promise((r) => { allAnswered = r; });
+      try {
+        const meter = cpuMeter(serverCpu);
+        await withTimeout(openLoop({
+          n, rate,
+          issue: (i) => {
+            const ts = performance.now();
+            const settle = () => { answered[i] = performance.now() - ts; if (++done === n) allAnswered(); };
+            ch.send('[]').then(() => { unexpected++; settle(); }, (e) => { if (!/BAD_REQUEST/.test(e.message)) unexpected++; settle(); });
+          },
+        }).then(() => answers), phaseMs, 'websocket floor');
+        if (unexpected) throw new Error(`websocket floor: ${unexpected} of ${n} empty sends were not refused with BAD_REQUEST`);
+        const v = answered.sort();
+        const r2 = (x) => round(x, 2);
+        return { messages: n, rate, answer: { p50: r2(pct(v, 50)), p90: r2(pct(v, 90)), p99: r2(pct(v, 99)), max: r2(v[v.length - 1]) }, cpu: meter() };
+      } finally { await ch.close(); }
+    }
+
+    async function edgemqRun(run) {
+      const tag = `${stamp}-${run}${direct ? '-d' : ''}`;
+      const who = direct ? 'edgemq past the proxy' : 'edgemq';
+      const r = { run, startedAt: new Date().toISOString(), load1: round(os.loadavg()[0], 2) };
+      // warm-up on its own topic
+      const warm = `cmp-warm-${tag}`;
+      await admin.request('POST', '/v1/topics', { name: warm, queues: o.compareQueues });
+      for (const g of ['wpush', 'wpull']) await admin.request('PUT', `/v1/groups/${g}-${tag}`, { consumeFrom: 'FIRST' });
+      await produceBatched(warm, o.compareWarmup);
+      await pushDrain(warm, `wpush-${tag}`, o.compareWarmup);
+      await pullDrain(warm, `wpull-${tag}`, o.compareWarmup);
+      await produceSingle(warm, 1);
+
+      const topic = `cmp-${tag}`;
+      const gPush = `cmp-push-${tag}`, gPull = `cmp-pull-${tag}`;
+      await admin.request('POST', '/v1/topics', { name: topic, queues: o.compareQueues });
+      for (const g of [gPush, gPull]) await admin.request('PUT', `/v1/groups/${g}`, { consumeFrom: 'FIRST' });
+      const step = async (name, fn) => {
+        const q = await quiet();
+        const x = await fn();
+        x.quietWait = q;
+        r[name] = x;
+        const c = x.cpu;
+        log(`    ${who} run ${run} ${name.padEnd(14)} ` + (x.msgPerSec !== undefined ? `${fmt(x.msgPerSec).padStart(7)}/s` : x.answer ? `refused sends answered p50 ${fmt(x.answer.p50, 2)} p99 ${fmt(x.answer.p99, 2)} ms` : `e2e p50 ${fmt(x.e2e.p50, 2)} p99 ${fmt(x.e2e.p99, 2)} ms, publish→ack p50 ${fmt(x.pubAck.p50, 2)} p99 ${fmt(x.pubAck.p99, 2)} ms, offered ${fmt(x.achievedRate)}/s, served ${fmt(x.servedRate)}/s, missing ${x.missing}, machine wake-up late p99 ${fmt(x.jitter?.p99, 2)} ms`) +
+          `  cores client ${fmt(c.clientCpuCores, 2)} server ${fmt(c.serverCpuCores, 2)} other ${fmt(c.otherCpuCores, 2)}` + (x.serverCpuUsPerMsg != null ? `  server ${fmt(x.serverCpuUsPerMsg, 1)} µs/msg` : ''));
+      };
+      await step('produceBatch', () => produceBatched(topic, o.compareN));
+      await step('pushDrain', () => pushDrain(topic, gPush, o.compareN));
+      if (!direct) {
+        await step('pullDrain', () => pullDrain(topic, gPull, o.compareN));
+        await step('produceWs', () => produceWs(topic, o.compareN));
+        if (o.compareWsRawN > 0) await step('produceWsRaw', () => produceWsRaw(topic, o.compareWsRawN));
+      }
+      await step('produceSingle', () => produceSingle(topic, o.compareSingleSeconds));
+      await step('health', () => health(o.compareHealthSeconds));
+      await step('latency', () => latency(topic, `cmp-lat-${tag}`));
+      await step('latencyWs', () => latency(topic, `cmp-latws-${tag}`, o.compareLatN, o.compareRate, 'ws'));
+      await step('wsFloor', () => wsFloor(topic));
+      if (direct) {
+        for (const t of [warm, topic]) await admin.request('DELETE', `/v1/topics/${enc(t)}`, undefined, { expect: [204, 404] }).catch(() => {});
+        return r;
+      }
+      // measured alone, between phases: the disk's fsync tail now, under the latencies just measured
+      r.disk = await fsyncProbe(stateDir);
+      log(`    edgemq run ${run} disk fdatasync (4 KB, one per ms, in the server's state directory) p50 ${fmt(r.disk.p50, 2)} p99 ${fmt(r.disk.p99, 2)} max ${fmt(r.disk.max, 2)} ms`);
+      if (o.compareLatLowRate > 0) await step('latencyLow', () => latency(topic, `cmp-latlow-${tag}`, o.compareLatLowN, o.compareLatLowRate));
+      for (const t of [warm, topic]) await admin.request('DELETE', `/v1/topics/${enc(t)}`, undefined, { expect: [204, 404] }).catch(() => {});
+      return r;
+    }
+    return { run: edgemqRun, clients };
   }
 
-  async function edgemqRun(run) {
-    const tag = `${stamp}-${run}`;
-    const r = { run, startedAt: new Date().toISOString(), load1: round(os.loadavg()[0], 2) };
-    // warm-up on its own topic
-    const warm = `cmp-warm-${tag}`;
-    await admin.request('POST', '/v1/topics', { name: warm, queues: o.compareQueues });
-    for (const g of ['wpush', 'wpull']) await admin.request('PUT', `/v1/groups/${g}-${tag}`, { consumeFrom: 'FIRST' });
-    await produceBatched(warm, o.compareWarmup);
-    await pushDrain(warm, `wpush-${tag}`, o.compareWarmup);
-    await pullDrain(warm, `wpull-${tag}`, o.compareWarmup);
-    await produceSingle(warm, 1);
-
-    const topic = `cmp-${tag}`;
-    const gPush = `cmp-push-${tag}`, gPull = `cmp-pull-${tag}`;
-    await admin.request('POST', '/v1/topics', { name: topic, queues: o.compareQueues });
-    for (const g of [gPush, gPull]) await admin.request('PUT', `/v1/groups/${g}`, { consumeFrom: 'FIRST' });
-    const step = async (name, fn) => {
-      const q = await quiet();
-      const x = await fn();
-      x.quietWait = q;
-      r[name] = x;
-      const c = x.cpu;
-      log(`    edgemq run ${run} ${name.padEnd(14)} ` + (x.msgPerSec !== undefined ? `${fmt(x.msgPerSec).padStart(7)}/s` : x.answer ? `refused sends answered p50 ${fmt(x.answer.p50, 2)} p99 ${fmt(x.answer.p99, 2)} ms` : `e2e p50 ${fmt(x.e2e.p50, 2)} p99 ${fmt(x.e2e.p99, 2)} ms, publish→ack p50 ${fmt(x.pubAck.p50, 2)} p99 ${fmt(x.pubAck.p99, 2)} ms, offered ${fmt(x.achievedRate)}/s, served ${fmt(x.servedRate)}/s, missing ${x.missing}, machine wake-up late p99 ${fmt(x.jitter?.p99, 2)} ms`) +
-        `  cores client ${fmt(c.clientCpuCores, 2)} server ${fmt(c.serverCpuCores, 2)} other ${fmt(c.otherCpuCores, 2)}` + (x.serverCpuUsPerMsg != null ? `  server ${fmt(x.serverCpuUsPerMsg, 1)} µs/msg` : ''));
-    };
-    await step('produceBatch', () => produceBatched(topic, o.compareN));
-    await step('pushDrain', () => pushDrain(topic, gPush, o.compareN));
-    await step('pullDrain', () => pullDrain(topic, gPull, o.compareN));
-    await step('produceWs', () => produceWs(topic, o.compareN));
-    if (o.compareWsRawN > 0) await step('produceWsRaw', () => produceWsRaw(topic, o.compareWsRawN));
-    await step('produceSingle', () => produceSingle(topic, o.compareSingleSeconds));
-    await step('health', () => health(o.compareHealthSeconds));
-    await step('latency', () => latency(topic, `cmp-lat-${tag}`));
-    await step('latencyWs', () => latency(topic, `cmp-latws-${tag}`, o.compareLatN, o.compareRate, 'ws'));
-    await step('wsFloor', () => wsFloor(topic));
-    // measured alone, between phases: the disk's fsync tail now, under the latencies just measured
-    r.disk = await fsyncProbe(stateDir);
-    log(`    edgemq run ${run} disk fdatasync (4 KB, one per ms, in the server's state directory) p50 ${fmt(r.disk.p50, 2)} p99 ${fmt(r.disk.p99, 2)} max ${fmt(r.disk.max, 2)} ms`);
-    if (o.compareLatLowRate > 0) await step('latencyLow', () => latency(topic, `cmp-latlow-${tag}`, o.compareLatLowN, o.compareLatLowRate));
-    for (const t of [warm, topic]) await admin.request('DELETE', `/v1/topics/${enc(t)}`, undefined, { expect: [204, 404] }).catch(() => {});
-    return r;
-  }
+  const proxied = edgemqSide(url);
+  const past = directUrl && o.compareDirect ? edgemqSide(directUrl, true) : null;
+  const clients = [...proxied.clients, ...(past?.clients ?? [])];
 
   // ------------------------------------------------------------------ peers
   const peerList = (process.env.BENCH_PEERS ?? DEFAULT_PEERS).split(',').map((s) => s.trim()).filter((s) => s && s !== 'none');
@@ -456,7 +482,11 @@ export async function runCompare({ url, serverCpu, stateDir = os.tmpdir(), opts:
     for (let run = 1; run <= o.compareRuns; run++) {
       log(`compare run ${run}/${o.compareRuns}: ${run % 2 ? 'edgemq, then peers' : 'peers, then edgemq'}`);
       const rr = { run };
-      if (run % 2) { rr.edgemq = await edgemqRun(run); rr.peers = await peersRun(run); } else { rr.peers = await peersRun(run); rr.edgemq = await edgemqRun(run); }
+      const edgemq = async () => {
+        rr.edgemq = await proxied.run(run);
+        if (past) rr.edgemqDirect = await past.run(run);
+      };
+      if (run % 2) { await edgemq(); rr.peers = await peersRun(run); } else { rr.peers = await peersRun(run); await edgemq(); }
       result.runs.push(rr);
     }
   } finally {
@@ -543,7 +573,53 @@ function summarizeCompare(res) {
   const single = res.runs.map((r) => (r.edgemq ? round(r.edgemq.produceSingle.msgPerSec / r.edgemq.health.msgPerSec, 3) : null));
   const sm = median(single.filter((x) => x !== null));
   targets.push({ id: 'singleVsHealth', what: 'single-message produce ≥ 0.5 × /v1/health request rate', perRun: single, median: sm, need: 0.5, pass: sm === null ? null : sm >= 0.5 });
-  return { edgemq, cpu, peers, targets };
+  return { edgemq, cpu, peers, targets, direct: summarizeDirect(res) };
+}
+
+/**
+ * The measurements repeated past wrangler's dev proxy (informative: the targets above are judged
+ * through the proxy, as `npm start` serves), with the same per-run ratios to the peers.
+ */
+function summarizeDirect(res) {
+  const runs = res.runs.filter((r) => r.edgemq && r.edgemqDirect);
+  if (!runs.length) return null;
+  const of = (f) => { const v = runs.map(f); return { median: median(v), runs: v }; };
+  const ratio = (f, peer, g) => of((r) => (r.peers?.[peer] && !r.peers[peer].error ? round(f(r.edgemqDirect) / g(r.peers[peer]), 3) : NaN));
+  return {
+    produceBatch: of((r) => r.edgemqDirect.produceBatch.msgPerSec), produceBatchProxied: of((r) => r.edgemq.produceBatch.msgPerSec),
+    pushDrain: of((r) => r.edgemqDirect.pushDrain.msgPerSec),
+    produceSingle: of((r) => r.edgemqDirect.produceSingle.msgPerSec), health: of((r) => r.edgemqDirect.health.msgPerSec),
+    e2eP50: of((r) => r.edgemqDirect.latency.e2e.p50), e2eP99: of((r) => r.edgemqDirect.latency.e2e.p99), latServed: of((r) => r.edgemqDirect.latency.servedRate),
+    wsE2eP50: of((r) => r.edgemqDirect.latencyWs.e2e.p50), wsE2eP99: of((r) => r.edgemqDirect.latencyWs.e2e.p99),
+    floorP99: of((r) => r.edgemqDirect.wsFloor.answer.p99),
+    batchUsPerMsg: of((r) => r.edgemqDirect.produceBatch.serverCpuUsPerMsg ?? NaN), singleUsPerMsg: of((r) => r.edgemqDirect.produceSingle.serverCpuUsPerMsg ?? NaN),
+    healthUsPerMsg: of((r) => r.edgemqDirect.health.serverCpuUsPerMsg ?? NaN),
+    batchVsRedis: ratio((e) => e.produceBatch.msgPerSec, 'redis-always', (p) => p.produce_mps),
+    batchVsRabbit: ratio((e) => e.produceBatch.msgPerSec, 'rabbitmq', (p) => p.produce_mps),
+    drainVsQuorum: ratio((e) => e.pushDrain.msgPerSec, 'rabbitmq-quorum', (p) => p.drain_mps),
+    singleVsHealth: of((r) => round(r.edgemqDirect.produceSingle.msgPerSec / r.edgemqDirect.health.msgPerSec, 3)),
+  };
+}
+
+function directMarkdown(r) {
+  const d = r.summary.direct, c = r.config;
+  if (!d) return [];
+  const per = (x, digits = 2) => `${fmt(x.median, digits)} (per run ${x.runs.map((v) => fmt(v, digits)).join(', ')})`;
+  return [
+    '**The same server past wrangler\'s dev proxy** (informative; the targets above are judged through the proxy, which is what `npm start` serves). ' +
+      'After each edgemq run, the per-request measurements were repeated against the workerd that runs edgemq, at the port wrangler\'s proxy forwards to (bench/lib/server.mjs `userWorkerUrl`): ' +
+      'the same Worker, Durable Objects, storage and fsyncs, without the second workerd in front. A deployed Worker has no such proxy; Cloudflare\'s front end takes its place, on other machines than the object\'s.',
+    '',
+    '| measurement | past the proxy | ratio in the same run |',
+    '|---|---:|---|',
+    `| produce batched msg/s | ${per(d.produceBatch, 0)} | ${fmt(d.batchVsRedis.median, 2)}× Redis Streams AOF always (per run ${d.batchVsRedis.runs.map((x) => fmt(x, 2)).join(', ')}); ${fmt(d.batchVsRabbit.median, 2)}× RabbitMQ classic; through the proxy ${fmt(d.produceBatchProxied.median)} |`,
+    `| push drain msg/s | ${per(d.pushDrain, 0)} | ${fmt(d.drainVsQuorum.median, 2)}× RabbitMQ quorum |`,
+    `| produce single msg/s | ${per(d.produceSingle, 0)} | ${fmt(d.singleVsHealth.median, 2)}× its /v1/health rate (${fmt(d.health.median)} req/s) |`,
+    `| push e2e p50 / p99 ms at ${fmt(c.compareRate)}/s, published by single POSTs | ${fmt(d.e2eP50.median, 2)} / ${per(d.e2eP99)} | delivered at ${fmt(d.latServed.median)}/s |`,
+    `| push e2e p50 / p99 ms at ${fmt(c.compareRate)}/s, published over a produce WebSocket | ${fmt(d.wsE2eP50.median, 2)} / ${per(d.wsE2eP99)} | floor (refused sends) p99 ${per(d.floorP99)} |`,
+    `| server CPU µs per message: batched / single / health | ${fmt(d.batchUsPerMsg.median, 1)} / ${fmt(d.singleUsPerMsg.median, 0)} / ${fmt(d.healthUsPerMsg.median, 0)} | |`,
+    '',
+  ];
 }
 
 const rngTxt = (m, r, d = 0) => (m === null || m === undefined ? '-' : `${fmt(m, d)}${r && r[0] !== r[1] ? ` (${fmt(r[0], d)}–${fmt(r[1], d)})` : ''}`);
@@ -604,6 +680,7 @@ export function compareMarkdown(r) {
         'under wrangler dev each commit of a Durable Object is one fsync made on workerd\'s only thread (strace), and a message is answered and delivered only after its commit\'s fsync, so that tail sits under every produce and delivery (Redis with appendfsync always waits for the same disk).',
     ] : []),
     '',
+    ...directMarkdown(r),
     '**CPU while measuring** (cores; 1.00 = one core busy; the machine has ' + os.cpus().length + '). edgemq (medians over runs):',
     '',
     '| measurement | client | server (wrangler + workerd) | of it wrangler\'s dev proxy | other processes | server µs/msg | of it proxy µs/msg |',

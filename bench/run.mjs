@@ -22,7 +22,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { startServer, groupCpuSec, groupProcs, listenerPid, pidCpuSec } from './lib/server.mjs';
+import { startServer, groupCpuSec, groupProcs, listenerPid, pidCpuSec, userWorkerUrl } from './lib/server.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -136,6 +136,8 @@ const globalTimer = setTimeout(async () => {
 }, globalTimeoutSec * 1000);
 
 let url = urlFlag;
+/** the workerd running edgemq, past wrangler's dev proxy (a server the bench started only) */
+let directUrl = null;
 let serverCpu = () => null;
 let failed = false;
 const summaries = [];
@@ -159,8 +161,9 @@ try {
     const proxy = listenerPid(pgid, Number(new URL(url).port));
     serverCpu.proxy = () => (proxy === null ? null : pidCpuSec(proxy));
     serverCpu.proxyPid = proxy;
+    directUrl = proxy === null ? null : await userWorkerUrl(pgid, proxy);
     if (!entry) code.sourceHash = server.sourceHash;
-    log(`server ${url} healthy after ${server.startMs} ms (sources copied and state kept in ${server.dir})`);
+    log(`server ${url} healthy after ${server.startMs} ms (sources copied and state kept in ${server.dir}); past wrangler's dev proxy: ${directUrl ?? 'not found'}`);
   };
   if (url) {
     url = url.replace(/\/+$/, '');
@@ -176,7 +179,7 @@ try {
     try {
       // the disk under the server's state (a server given by --url: this machine's temporary directory)
       const stateDir = server ? join(server.dir, 'state') : os.tmpdir();
-      result = await phase.run({ url, serverCpu, stateDir, opts, log });
+      result = await phase.run({ url, directUrl, serverCpu, stateDir, opts, log });
     } catch (e) {
       failed = true;
       log(`phase ${name} FAILED: ${e.stack || e.message}`);

@@ -156,30 +156,66 @@ export function groupProcs(pgid) {
   }).filter(Boolean).sort();
 }
 
+/** The TCP sockets in LISTEN state on this machine: socket inode -> port (Linux /proc/net/tcp). */
+function listeningInodes() {
+  const byPort = new Map();
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try { text = readFileSync(f, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const x = line.trim().split(/\s+/);
+      if (x.length > 9 && x[3] === '0A') byPort.set(x[9], parseInt(x[1].split(':')[1], 16)); // 0A: LISTEN; inode -> port
+    }
+  }
+  return byPort;
+}
+
+/** Socket inodes held open by process `pid`. */
+function socketInodes(pid) {
+  const out = [];
+  let fds = [];
+  try { fds = readdirSync(`/proc/${pid}/fd`); } catch { return out; }
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) out.push(m[1]);
+    } catch { /* closed meanwhile */ }
+  }
+  return out;
+}
+
 /**
  * The process of group `pgid` that listens on `port` (127.0.0.1), or null: under wrangler dev
  * that is wrangler's dev proxy (a workerd of its own that forwards every request and WebSocket
  * frame to the workerd running edgemq), which a deployed Worker does not have.
  */
 export function listenerPid(pgid, port) {
-  const hex = port.toString(16).toUpperCase().padStart(4, '0');
-  const inodes = new Set();
-  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try { text = readFileSync(f, 'utf8'); } catch { continue; }
-    for (const line of text.split('\n').slice(1)) {
-      const x = line.trim().split(/\s+/);
-      if (x.length > 9 && x[1].endsWith(`:${hex}`) && x[3] === '0A') inodes.add(x[9]); // 0A: LISTEN
-    }
-  }
+  const listening = listeningInodes();
   for (const pid of groupPids(pgid)) {
-    let fds = [];
-    try { fds = readdirSync(`/proc/${pid}/fd`); } catch { continue; }
-    for (const fd of fds) {
+    if (socketInodes(pid).some((i) => listening.get(i) === port)) return pid;
+  }
+  return null;
+}
+
+/**
+ * The URL at which the workerd running edgemq answers directly, past wrangler's dev proxy, or
+ * null: of the ports that the group's other workerd listens on, the one where GET /v1/health
+ * answers 200 (wrangler picks them at random; the proxy forwards to it).
+ */
+export async function userWorkerUrl(pgid, proxyPid) {
+  const listening = listeningInodes();
+  for (const pid of groupPids(pgid)) {
+    let comm = '';
+    try { comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim(); } catch { continue; }
+    if (pid === proxyPid || comm !== 'workerd') continue;
+    for (const inode of socketInodes(pid)) {
+      const port = listening.get(inode);
+      if (port === undefined) continue;
+      const url = `http://127.0.0.1:${port}`;
       try {
-        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-        if (m && inodes.has(m[1])) return pid;
-      } catch { /* closed meanwhile */ }
+        const r = await fetch(`${url}/v1/health`, { signal: AbortSignal.timeout(2000) });
+        if (r.ok && (await r.json()).status === 'ok') return url;
+      } catch { /* another of its ports (inspector, loopback services) */ }
     }
   }
   return null;
