@@ -69,6 +69,7 @@ export const DEFAULTS = {
   compareLatLowRate: 100, // also measured at this rate, below the HTTP saturation of wrangler dev (0 skips)
   compareLatLowN: 500,
   compareWarmup: 5000,
+  compareLingerMs: 5, // also: the latency published with the SDK's ProducerStream and this lingerMs (0 skips)
   compareWsWindow: 1000, // produce over WebSocket: sends in flight on one connection (the peers' window)
   compareWsRawN: 10_000, // also: raw frames of one message each, no client-side coalescing (0 skips; the bench's raw client does not reconnect, so keep it under the ~5,000 appends after which the server recycles a connection)
   compareSingleWindow: 16, // peers: publishes in flight for the "single" row
@@ -271,6 +272,8 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
     /** Push consumer at the log's end; LAT_N single-message POSTs at RATE/s, open loop. */
     async function latency(topic, group, n = o.compareLatN, rate = o.compareRate, via = 'http') {
       const ch = via === 'ws' ? await openProduce(url, topic) : null;
+      // via 'linger': the SDK's ProducerStream, each message one send() call, with lingerMs
+      const stream = via === 'linger' ? await new Producer({ url, idempotent: false }).openStream(topic, { lingerMs: o.compareLingerMs }) : null;
       await admin.request('PUT', `/v1/groups/${enc(group)}`, { consumeFrom: 'LAST' });
       await admin.request('POST', `/v1/groups/${enc(group)}/reset-offset`, { topic, to: 'LATEST' });
       const e2e = new Float64Array(n).fill(NaN), pubAck = new Float64Array(n).fill(NaN), sentAt = new Float64Array(n);
@@ -308,7 +311,7 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
             const ts = performance.now();
             sentAt[i] = ts;
             sentWall[i] = Date.now();
-            (ch ? ch.send(`[${body}]`) : singleClient.request('POST', `/v1/topics/${enc(topic)}/messages`, body))
+            (stream ? stream.send({ body: head + pad.slice(head.length) }) : ch ? ch.send(`[${body}]`) : singleClient.request('POST', `/v1/topics/${enc(topic)}/messages`, body))
               .then(() => { pubAck[i] = performance.now() - ts; acked++; }, (e) => { failed = e; });
           },
         }), phaseMs, 'latency publish');
@@ -336,9 +339,9 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
           e2e: { p50: r2(pct(s, 50)), p90: r2(pct(s, 90)), p99: r2(pct(s, 99)), max: r2(s[s.length - 1]) },
           pubAck: { p50: r2(pct(a, 50)), p90: r2(pct(a, 90)), p99: r2(pct(a, 99)), max: r2(a[a.length - 1]) },
           // how late a separate idle process woke from 1-ms sleeps meanwhile: the machine's own floor
-          jitter, via, cpu, load1: round(os.loadavg()[0], 2),
+          jitter, via, cpu, load1: round(os.loadavg()[0], 2), ...(stream ? { frames: stream.stats.frames } : {}),
         };
-      } finally { await probe?.stop(); await closeWs(ws); await ch?.close(); }
+      } finally { await probe?.stop(); await closeWs(ws); await ch?.close(); await stream?.close(); }
     }
 
     /**
@@ -405,6 +408,7 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
       await step('health', () => health(o.compareHealthSeconds));
       await step('latency', () => latency(topic, `cmp-lat-${tag}`));
       await step('latencyWs', () => latency(topic, `cmp-latws-${tag}`, o.compareLatN, o.compareRate, 'ws'));
+      if (!direct && o.compareLingerMs > 0) await step('latencyLinger', () => latency(topic, `cmp-latlinger-${tag}`, o.compareLatN, o.compareRate, 'linger'));
       await step('wsFloor', () => wsFloor(topic));
       if (direct) {
         for (const t of [warm, topic]) await admin.request('DELETE', `/v1/topics/${enc(t)}`, undefined, { expect: [204, 404] }).catch(() => {});
@@ -520,6 +524,8 @@ function summarizeCompare(res) {
     lowAckP50: (e) => e.latencyLow?.pubAck.p50 ?? NaN, lowAckP99: (e) => e.latencyLow?.pubAck.p99 ?? NaN,
     lowStoreToConsumerP50: (e) => e.latencyLow?.split.storeToConsumer.p50 ?? NaN, lowStoreToConsumerP99: (e) => e.latencyLow?.split.storeToConsumer.p99 ?? NaN,
     wsE2eP50: (e) => e.latencyWs?.e2e.p50 ?? NaN, wsE2eP99: (e) => e.latencyWs?.e2e.p99 ?? NaN,
+    lingerE2eP50: (e) => e.latencyLinger?.e2e.p50 ?? NaN, lingerE2eP99: (e) => e.latencyLinger?.e2e.p99 ?? NaN,
+    lingerFrames: (e) => e.latencyLinger?.frames ?? NaN, lingerServed: (e) => e.latencyLinger?.servedRate ?? NaN,
     jitterP99: (e) => e.latency.jitter?.p99 ?? NaN, wsJitterP99: (e) => e.latencyWs?.jitter?.p99 ?? NaN,
     wsJitterMax: (e) => e.latencyWs?.jitter?.max ?? NaN,
     wsAckP50: (e) => e.latencyWs?.pubAck.p50 ?? NaN, wsAckP99: (e) => e.latencyWs?.pubAck.p99 ?? NaN,
@@ -531,7 +537,7 @@ function summarizeCompare(res) {
   };
   for (const [k, f] of Object.entries(metrics)) edgemq[k] = { median: em(f), range: range(f), runs: ok.map((r) => f(r.edgemq)) };
   const cpu = {};
-  for (const k of ['produceBatch', 'produceWs', 'produceWsRaw', 'latencyWs', 'pushDrain', 'pullDrain', 'produceSingle', 'health', 'latency', 'latencyLow']) {
+  for (const k of ['produceBatch', 'produceWs', 'produceWsRaw', 'latencyWs', 'latencyLinger', 'pushDrain', 'pullDrain', 'produceSingle', 'health', 'latency', 'latencyLow']) {
     if (!ok.length || !ok[0].edgemq[k]) continue;
     cpu[k] = {
       client: em((e) => e[k].cpu.clientCpuCores), server: em((e) => e[k].cpu.serverCpuCores), other: em((e) => e[k].cpu.otherCpuCores),
@@ -670,6 +676,7 @@ export function compareMarkdown(r) {
     `**Latency, edgemq** (medians of the runs): at ${fmt(c.compareRate)}/s offered (POSTs issued at ${fmt(e.latRate.median)}/s; all ${fmt(c.compareLatN)} published and delivered at ${fmt(e.latServed.median)}/s${e.latMissing.runs.some((x) => x > 0) ? `; never delivered within the wait: ${e.latMissing.runs.join(', ')} per run` : ''}) e2e p50/p99 ${fmt(e.e2eP50.median, 2)} / ${fmt(e.e2eP99.median, 2)} ms, of which storeTimestamp → frame received p50/p99 ${fmt(e.storeToConsumerP50.median)} / ${fmt(e.storeToConsumerP99.median)} ms` +
       (c.compareLatLowRate > 0 ? `; at ${fmt(c.compareLatLowRate)}/s (${fmt(c.compareLatLowN)} messages) e2e p50/p99 ${fmt(e.lowE2eP50.median, 2)} / ${fmt(e.lowE2eP99.median, 2)} ms, publish→201 ${fmt(e.lowAckP50.median, 2)} / ${fmt(e.lowAckP99.median, 2)} ms, storeTimestamp → frame received ${fmt(e.lowStoreToConsumerP50.median)} / ${fmt(e.lowStoreToConsumerP99.median)} ms` : '') +
       `; published over a produce WebSocket at ${fmt(c.compareRate)}/s (delivered at ${fmt(e.wsLatServed.median)}/s${e.wsLatMissing.runs.some((x) => x > 0) ? `; missing ${e.wsLatMissing.runs.join(', ')} per run` : ''}) e2e p50/p99 ${fmt(e.wsE2eP50.median, 2)} / ${fmt(e.wsE2eP99.median, 2)} ms, publish→sent ${fmt(e.wsAckP50.median, 2)} / ${fmt(e.wsAckP99.median, 2)} ms, storeTimestamp → frame received ${fmt(e.wsStoreToConsumerP50.median)} / ${fmt(e.wsStoreToConsumerP99.median)} ms` +
+      (Number.isFinite(e.lingerE2eP99.median) ? `; published with the SDK's ProducerStream at ${fmt(c.compareRate)}/s, one send() call each, lingerMs ${fmt(c.compareLingerMs)} (delivered at ${fmt(e.lingerServed.median)}/s, in ${fmt(e.lingerFrames.median)} frames for ${fmt(c.compareLatN)} messages) e2e p50/p99 ${fmt(e.lingerE2eP50.median, 2)} / ${fmt(e.lingerE2eP99.median, 2)} ms (per run p99 ${e.lingerE2eP99.runs.map((x) => fmt(x, 2)).join(', ')})` : '') +
       `. Meanwhile a separate idle process sleeping 1 ms at a time woke late by p99 ${fmt(e.jitterP99.median, 2)} ms (POSTs) and ${fmt(e.wsJitterP99.median, 2)} ms, max ${fmt(e.wsJitterMax.median, 1)} ms (WebSocket): the machine's own scheduling tail, under every hop of a message` +
       `. A single-message POST rate below the offered rate (see produce single) means the ${fmt(c.compareRate)}/s measurement queues up in the HTTP path and its latency is that queue's.`,
     '',
@@ -687,6 +694,7 @@ export function compareMarkdown(r) {
     '|---|---:|---:|---:|---:|---:|---:|',
     cpuRow('produceBatch', 'produce batched'), ...(cp.produceWs ? [cpuRow('produceWs', 'produce over WebSocket (SDK stream)')] : []), ...(cp.produceWsRaw ? [cpuRow('produceWsRaw', 'produce over WebSocket (raw 1-message frames)')] : []), cpuRow('produceSingle', 'produce single'), cpuRow('health', 'GET /v1/health'), cpuRow('pushDrain', 'push drain'), cpuRow('pullDrain', 'pull drain'), cpuRow('latency', `latency (${fmt(c.compareRate)}/s)`),
     ...(cp.latencyWs ? [cpuRow('latencyWs', `latency over WebSocket (${fmt(c.compareRate)}/s)`)] : []),
+    ...(cp.latencyLinger ? [cpuRow('latencyLinger', `latency over the SDK stream, lingerMs ${fmt(c.compareLingerMs)} (${fmt(c.compareRate)}/s)`)] : []),
     ...(cp.latencyLow ? [cpuRow('latencyLow', `latency (${fmt(c.compareLatLowRate)}/s)`)] : []),
     '',
     ...(cp.produceBatch?.proxyUsPerMsg != null ? [

@@ -13,7 +13,8 @@
 //   single    SINGLE_N messages, 1 per POST (16 connections, closed loop)
 //   ws        N messages with the SDK's ProducerStream (one WebSocket), 1 per send(), INFLIGHT unanswered
 //   ws idem   IDEM_N with the SDK's ProducerStream as shipped (idempotent: a dedupId per message)
-//   trickle   TRICKLE_N messages, 1 per POST at TRICKLE_RATE/s to a running push consumer (both sides)
+//   trickle   TRICKLE_N messages, 1 per POST at TRICKLE_RATE/s to a running push consumer (both sides);
+//             then the same over the SDK's ProducerStream, 1 send() each, without and with TRICKLE_LINGER_MS
 // Then dollars per million messages with Cloudflare's published prices (Workers Paid), beside
 // Cloudflare Queues (3 operations per message of ≤ 64 KB: write, read, delete).
 import WebSocket from 'ws';
@@ -32,6 +33,7 @@ export const DEFAULTS = {
   costSingleN: 2000,
   costTrickleN: 2000,
   costTrickleRate: 1000,
+  costTrickleLingerMs: 5, // the trickle also over the SDK's ProducerStream, without and with this lingerMs (0: without only)
   costTimeoutSec: 300,
   costIdemN: 20_000, // produce with the SDK's default dedupIds (0 skips)
   costNoTraceN: 20_000, // the same produce + pull + trickle on a topic with {"trace": false} (0 skips)
@@ -123,6 +125,34 @@ export async function runCost({ url, opts: o, log }) {
     return new Promise((res, rej) => { ws.once('open', () => res(ws)); ws.once('error', rej); });
   }
   const close = (ws) => new Promise((r) => { ws.once('close', r); ws.close(1000); setTimeout(r, 3000); });
+
+  /**
+   * `n` messages published one at a time by `publish()` at TRICKLE_RATE/s to a fresh group's
+   * running push consumer (acking each frame); counted from before the first to after the last delivery.
+   */
+  async function trickle(topic, n, publish, extra = {}) {
+    const group = `${topic}-g`;
+    await admin.request('PUT', `/v1/groups/${group}`, { consumeFrom: 'FIRST' });
+    let got = 0, allGot;
+    const delivered = new Promise((r) => { allGot = r; });
+    const ws = await openPush(topic, group, (m) => { got += m; if (got >= n) allGot(); });
+    await sleep(300);
+    const c0 = await counters(topic);
+    const t0 = performance.now();
+    let sent = 0;
+    const pending = [];
+    while (sent < n) {
+      const due = Math.min(n, Math.floor(((performance.now() - t0) * o.costTrickleRate) / 1000) + 1);
+      while (sent < due) { sent++; pending.push(publish()); }
+      await sleep(1);
+    }
+    await Promise.all(pending);
+    await Promise.race([delivered, sleep(timeoutMs)]);
+    await sleep(500);
+    const c1 = await counters(topic);
+    await close(ws);
+    return diff(c0, c1, n, { rate: o.costTrickleRate, ...extra });
+  }
 
   let k = 0; // the next of batchBodies
   /** `n` messages in batches of BATCH per POST over 8 connections. */
@@ -223,29 +253,23 @@ export async function runCost({ url, opts: o, log }) {
     }
 
     // ---- trickle: single produce at RATE/s to a running push consumer
+    const postTo = (topic) => () => single.request('POST', `/v1/topics/${enc(topic)}/messages`, singleBody());
     const R = await freshTopic(`cost-trickle-${stamp}`);
-    const gT = `cost-trickle-${stamp}`;
-    await admin.request('PUT', `/v1/groups/${gT}`, { consumeFrom: 'FIRST' });
-    let tg = 0, tDone;
-    const tdone = new Promise((r) => { tDone = r; });
-    const tws = await openPush(R, gT, (n) => { tg += n; if (tg >= o.costTrickleN) tDone(); });
-    await sleep(300);
-    c0 = await counters(R);
-    const t0 = performance.now();
-    let ts = 0;
-    const pend = [];
-    while (ts < o.costTrickleN) {
-      const due = Math.min(o.costTrickleN, Math.floor(((performance.now() - t0) * o.costTrickleRate) / 1000) + 1);
-      while (ts < due) { ts++; pend.push(single.request('POST', `/v1/topics/${enc(R)}/messages`, singleBody())); }
-      await sleep(1);
-    }
-    await Promise.all(pend);
-    await Promise.race([tdone, sleep(timeoutMs)]);
-    await sleep(500);
-    c1 = await counters(R);
-    await close(tws);
-    result.flows.trickle = diff(c0, c1, o.costTrickleN, { rate: o.costTrickleRate });
+    result.flows.trickle = await trickle(R, o.costTrickleN, postTo(R));
     log(`  cost trickle (1 msg/POST at ${o.costTrickleRate}/s + push): ${fmt(result.flows.trickle.perMessage.rowsWritten, 3)} rows written/msg, ${fmt(result.flows.trickle.perMessage.doRequests, 3)} DO requests/msg`);
+
+    // ---- the same rate through the SDK's ProducerStream, one send() per message, without and
+    //      with lingerMs: what a send made one at a time costs, and what lingering saves
+    for (const linger of [0, o.costTrickleLingerMs]) {
+      const L = await freshTopic(`cost-trickle-ws${linger}-${stamp}`);
+      const stream = await new Producer({ url, idempotent: false }).openStream(L, { lingerMs: linger });
+      const f = await trickle(L, o.costTrickleN, () => stream.send({ body: bodyText(o.costSize) }), { lingerMs: linger });
+      f.frames = stream.stats.frames;
+      await stream.close();
+      result.flows[linger ? 'trickleLinger' : 'trickleWs'] = f;
+      log(`  cost trickle over ProducerStream (lingerMs ${linger}) at ${o.costTrickleRate}/s + push: ${fmt(f.perMessage.rowsWritten, 3)} rows written/msg, ${fmt(f.perMessage.doRequests, 3)} DO requests/msg, ${fmt(f.frames)} frames`);
+      if (!o.costTrickleLingerMs) break;
+    }
 
     // ---- the same with message trace off (topic {"trace": false}): what the trace events cost
     if (o.costNoTraceN > 0) {
@@ -263,28 +287,9 @@ export async function runCost({ url, opts: o, log }) {
       const pl = diff(c0, c1, N2);
       // trickle, trace off
       const V = await freshTopic(`cost-notrace-trickle-${stamp}`, { trace: false });
-      const gV = `cost-notrace-trickle-${stamp}`;
-      await admin.request('PUT', `/v1/groups/${gV}`, { consumeFrom: 'FIRST' });
       const nV = Math.min(o.costTrickleN, 1000);
-      let vg = 0, vDone;
-      const vdone = new Promise((r) => { vDone = r; });
-      const vws = await openPush(V, gV, (n) => { vg += n; if (vg >= nV) vDone(); });
-      await sleep(300);
-      c0 = await counters(V);
-      const t1 = performance.now();
-      let vs = 0;
-      const vp = [];
-      while (vs < nV) {
-        const due = Math.min(nV, Math.floor(((performance.now() - t1) * o.costTrickleRate) / 1000) + 1);
-        while (vs < due) { vs++; vp.push(single.request('POST', `/v1/topics/${enc(V)}/messages`, singleBody())); }
-        await sleep(1);
-      }
-      await Promise.all(vp);
-      await Promise.race([vdone, sleep(timeoutMs)]);
-      await sleep(500);
-      c1 = await counters(V);
-      await close(vws);
-      result.flows.noTrace = { produceBatch: pb, pull: pl, trickle: diff(c0, c1, nV, { rate: o.costTrickleRate }) };
+      const tr = await trickle(V, nV, postTo(V));
+      result.flows.noTrace = { produceBatch: pb, pull: pl, trickle: tr };
       log(`  cost with trace off: produce ${fmt(pb.perMessage.rowsWritten, 4)} + pull ${fmt(pl.perMessage.rowsWritten, 4)} rows written/msg; trickle ${fmt(result.flows.noTrace.trickle.perMessage.rowsWritten, 3)}`);
     }
 
@@ -324,6 +329,8 @@ function scenarios(r) {
       ...(f.produceWs ? [price(`produce over WebSocket (ProducerStream, 1 message per send()) + push consume`, add(f.produceWs, f.push), 'at the rate measured here')] : []),
       price(`1 message/POST at ${fmt(r.config.costTrickleRate)}/s + push consume`, add(f.trickle), `object busy the whole time at ${fmt(r.config.costTrickleRate)}/s`),
       ...(nt ? [price(`same, topic with trace off`, add(nt.trickle), `object busy the whole time at ${fmt(r.config.costTrickleRate)}/s`)] : []),
+      ...(f.trickleWs ? [price(`1 send() at a time over ProducerStream at ${fmt(r.config.costTrickleRate)}/s + push consume`, add(f.trickleWs), `object busy the whole time at ${fmt(r.config.costTrickleRate)}/s`)] : []),
+      ...(f.trickleLinger ? [price(`the same over ProducerStream, lingerMs ${fmt(f.trickleLinger.lingerMs)}`, add(f.trickleLinger), `object busy the whole time at ${fmt(r.config.costTrickleRate)}/s`)] : []),
     ],
   };
 }
@@ -348,6 +355,8 @@ export function costMarkdown(r) {
     ...(f.produceWs ? [row(`produce over WebSocket, ProducerStream, 1 message per send(), ${fmt(f.produceWs.window)} unanswered (${fmt(f.produceWs.messages)} msgs)`, f.produceWs)] : []),
     ...(f.produceIdem ? [row(`produce with a dedupId per message (the SDK's default), ProducerStream (${fmt(f.produceIdem.messages)} msgs)`, f.produceIdem)] : []),
     row(`1 per POST at ${fmt(r.config.costTrickleRate)}/s + push consume (both)`, f.trickle),
+    ...(f.trickleWs ? [row(`1 send() at a time over ProducerStream at ${fmt(r.config.costTrickleRate)}/s + push consume (both; ${fmt(f.trickleWs.frames)} frames for ${fmt(f.trickleWs.messages)} msgs)`, f.trickleWs)] : []),
+    ...(f.trickleLinger ? [row(`the same with lingerMs ${fmt(f.trickleLinger.lingerMs)} (${fmt(f.trickleLinger.frames)} frames)`, f.trickleLinger)] : []),
     ...(f.noTrace ? [
       row(`trace off: produce, ${r.config.costBatch} per POST (${fmt(f.noTrace.produceBatch.messages)} msgs)`, f.noTrace.produceBatch),
       row('trace off: pull consume, receive ≤ ' + r.config.costBatch + ' + ack', f.noTrace.pull),

@@ -1,7 +1,8 @@
 /**
  * A producer over the WebSocket produce channel (docs/api.md "Produce over WebSocket"): sends are
  * pipelined, and the sends made in one turn of the event loop go together (in frames of up to 256),
- * so a loop of `send()` calls without awaiting each costs a few frames, not a request per message.
+ * so a loop of `send()` calls without awaiting each costs a few frames, not a request per message;
+ * with `lingerMs`, sends made one at a time also share a frame for up to that long.
  *
  * Every message gets a dedupId unless it has one (`idempotent: false` on the Producer turns that
  * off). Then a dropped connection loses nothing: the stream reconnects with backoff and sends the
@@ -21,6 +22,14 @@ import type { MessageInput, SendResult } from './types';
 export interface ProducerStreamOptions {
   /** messages sent and not yet answered; send() waits beyond this (default 10000) */
   maxPendingMessages?: number;
+  /**
+   * How long a send may wait for others to share its frame, ms (default 0: the sends of one
+   * event-loop turn go together, and no longer wait). Like Kafka's `linger.ms`: at a steady rate
+   * of sends made one at a time, a few ms put several messages in each frame, so the server
+   * stores them in one append (fewer commits, fewer rows written and requests billed), for at
+   * most that much more latency. A full frame goes at once.
+   */
+  lingerMs?: number;
   /** a send unanswered this long fails with TIMEOUT, ms (default 30000) */
   sendTimeoutMs?: number;
   /** backoff between reconnects (default 100 ms doubling up to 5 s) */
@@ -51,6 +60,16 @@ const FRAME_MESSAGES = 256;
 const FRAME_TARGET_BYTES = 256 * 1024;
 /** Refusals of a frame that may be caused by one of its messages: its sends are retried one by one. */
 const PER_MESSAGE = new Set(['BAD_REQUEST', 'MESSAGE_TOO_LARGE', 'MESSAGE_TYPE_MISMATCH', 'BATCH_TOO_LARGE']);
+/** Longest linger accepted: past this a send would rather wait for a timeout than for company. */
+const LINGER_MAX_MS = 1000;
+
+function lingerOf(ms: number | undefined): number {
+  if (ms === undefined) return 0;
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > LINGER_MAX_MS) {
+    throw new EdgeMQError('BAD_REQUEST', `lingerMs must be a number of milliseconds from 0 to ${LINGER_MAX_MS}`);
+  }
+  return ms;
+}
 
 export class ProducerStream {
   private socket: Socket | null = null;
@@ -61,6 +80,9 @@ export class ProducerStream {
   private roomWaiters: (() => void)[] = [];
   private nextId = 1;
   private flushing = false;
+  private lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  /** bytes of `queued` as framed (what a full frame is measured by) */
+  private queuedBytes = 0;
   private state: 'open' | 'closing' | 'closed' = 'open';
   private failure: EdgeMQError | null = null;
   private attempt = 0;
@@ -76,6 +98,7 @@ export class ProducerStream {
     private restSend: (m: MessageInput) => Promise<SendResult>, private opts: ProducerStreamOptions = {}) {
     this.o = {
       maxPendingMessages: opts.maxPendingMessages ?? 10_000,
+      lingerMs: lingerOf(opts.lingerMs),
       sendTimeoutMs: opts.sendTimeoutMs ?? 30_000,
       heartbeatMs: opts.heartbeatMs ?? 15_000,
       reconnect: { retries: Infinity, initialMs: 100, maxMs: 5_000, multiplier: 2, ...(opts.reconnect ?? {}) },
@@ -111,7 +134,8 @@ export class ProducerStream {
     this.pending++;
     return new Promise<SendResult>((resolve, reject) => {
       this.queued.push({ message: m, json, bytes, resolve, reject });
-      if (!this.flushing) { this.flushing = true; queueMicrotask(() => this.flush()); }
+      this.queuedBytes += bytes + 1;
+      this.flushSoon();
     });
   }
 
@@ -125,6 +149,7 @@ export class ProducerStream {
   async close(timeoutMs = this.o.sendTimeoutMs): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'closing';
+    if (this.queued.length) this.flush(); // what lingers goes now
     for (const w of this.roomWaiters.splice(0)) w();
     if (this.pending > 0) {
       await new Promise<void>((r) => {
@@ -137,8 +162,24 @@ export class ProducerStream {
 
   // ---- frames -----------------------------------------------------------------------------
 
+  /**
+   * Without linger, at the end of this turn. With it, when the first queued send has waited
+   * lingerMs, or at once (this turn) when a frame is full.
+   */
+  private flushSoon(): void {
+    const full = this.queued.length >= FRAME_MESSAGES || this.queuedBytes >= FRAME_TARGET_BYTES;
+    if (this.o.lingerMs > 0 && !full && this.state === 'open') {
+      this.lingerTimer ??= setTimeout(() => { this.lingerTimer = undefined; this.flush(); }, this.o.lingerMs);
+      return;
+    }
+    if (!this.flushing) { this.flushing = true; queueMicrotask(() => this.flush()); }
+  }
+
   private flush(): void {
     this.flushing = false;
+    clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
+    this.queuedBytes = 0;
     while (this.queued.length) {
       let n = 0;
       let bytes = 64;
@@ -277,9 +318,12 @@ export class ProducerStream {
     this.state = 'closed';
     this.failure = err;
     clearTimeout(this.reconnectTimer);
+    clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
     clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
     const items = [...[...this.inflight.values()].flatMap((f) => f.items), ...this.queued.splice(0)];
+    this.queuedBytes = 0;
     this.inflight.clear();
     for (const it of items) it.reject(err);
     this.settled(items.length);

@@ -101,7 +101,7 @@ export class Producer {
    * Opens a WebSocket produce channel to `topic`: pipelined sends, the fastest way to produce
    * many messages (see ProducerStream). Close it with `await stream.close()`.
    */
-  openStream(topic: string, opts: ProducerStreamOptions = {}): Promise<ProducerStream> {
+  async openStream(topic: string, opts: ProducerStreamOptions = {}): Promise<ProducerStream> {
     return new ProducerStream(this.http, topic, this.idempotent, (m) => this.send(topic, m), opts).open();
   }
 

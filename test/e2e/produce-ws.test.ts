@@ -204,6 +204,34 @@ describe('ProducerStream (SDK)', () => {
     expect(got.body.body).toHaveLength(big.length);
   });
 
+  it('lingerMs: sends made one at a time share frames; close() sends what lingers at once', async () => {
+    const t = await topic('pws-linger');
+    const spaced = async (stream: Awaited<ReturnType<Producer['openStream']>>, n: number) => {
+      const sends: Promise<{ queueOffset: number | null }>[] = [];
+      for (let i = 0; i < n; i++) { sends.push(stream.send({ body: `l${i}` })); await sleep(1); } // each in its own turn
+      return Promise.all(sends);
+    };
+    const plain = await producer().openStream(t);
+    await spaced(plain, 30);
+    expect(plain.stats.frames).toBe(30); // no linger: one frame per turn
+    await plain.close();
+    const lingering = await producer().openStream(t, { lingerMs: 500 });
+    const results = await spaced(lingering, 30);
+    expect(lingering.stats.frames).toBeLessThanOrEqual(3); // 30 sends over well under 3 × 500 ms
+    for (let i = 1; i < 30; i++) expect(results[i].queueOffset).toBe(results[i - 1].queueOffset! + 1);
+    const last = await producer().openStream(t, { lingerMs: 1000 });
+    const t0 = Date.now();
+    const tail = [last.send({ body: 'tail1' }), last.send({ body: 'tail2' })];
+    await last.close();
+    expect(Date.now() - t0).toBeLessThan(1000); // close did not wait out the linger
+    expect((await Promise.all(tail)).map((r) => r.queueOffset)).toEqual([60, 61]);
+    expect(last.stats.frames).toBe(1);
+    const got = await api.drain(t, uniq('g'), { maxMessages: 256 });
+    expect(got.map((m) => m.body)).toEqual([...Array.from({ length: 30 }, (_, i) => `l${i}`), ...Array.from({ length: 30 }, (_, i) => `l${i}`), 'tail1', 'tail2']);
+    await expect(producer().openStream(t, { lingerMs: -1 })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    await expect(producer().openStream(t, { lingerMs: 5000 })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+  });
+
   it('refuses to open on an unknown topic', async () => {
     await expect(producer().openStream(uniq('nope'))).rejects.toMatchObject({ code: 'TOPIC_NOT_FOUND' });
   });
