@@ -410,14 +410,12 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
       await step('latencyWs', () => latency(topic, `cmp-latws-${tag}`, o.compareLatN, o.compareRate, 'ws'));
       if (!direct && o.compareLingerMs > 0) await step('latencyLinger', () => latency(topic, `cmp-latlinger-${tag}`, o.compareLatN, o.compareRate, 'linger'));
       await step('wsFloor', () => wsFloor(topic));
-      if (direct) {
-        for (const t of [warm, topic]) await admin.request('DELETE', `/v1/topics/${enc(t)}`, undefined, { expect: [204, 404] }).catch(() => {});
-        return r;
+      if (!direct) {
+        // measured alone, between phases: the disk's fsync tail now, under the latencies just measured
+        r.disk = await fsyncProbe(stateDir);
+        log(`    edgemq run ${run} disk fdatasync (4 KB, one per ms, in the server's state directory) p50 ${fmt(r.disk.p50, 2)} p99 ${fmt(r.disk.p99, 2)} max ${fmt(r.disk.max, 2)} ms`);
+        if (o.compareLatLowRate > 0) await step('latencyLow', () => latency(topic, `cmp-latlow-${tag}`, o.compareLatLowN, o.compareLatLowRate));
       }
-      // measured alone, between phases: the disk's fsync tail now, under the latencies just measured
-      r.disk = await fsyncProbe(stateDir);
-      log(`    edgemq run ${run} disk fdatasync (4 KB, one per ms, in the server's state directory) p50 ${fmt(r.disk.p50, 2)} p99 ${fmt(r.disk.p99, 2)} max ${fmt(r.disk.max, 2)} ms`);
-      if (o.compareLatLowRate > 0) await step('latencyLow', () => latency(topic, `cmp-latlow-${tag}`, o.compareLatLowN, o.compareLatLowRate));
       for (const t of [warm, topic]) await admin.request('DELETE', `/v1/topics/${enc(t)}`, undefined, { expect: [204, 404] }).catch(() => {});
       return r;
     }
