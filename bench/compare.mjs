@@ -508,6 +508,16 @@ const TARGETS = [
   { id: 'pushDrainVsQuorum', what: 'push drain ≥ RabbitMQ quorum queue drain', peer: 'rabbitmq-quorum', mine: (e) => e.pushDrain.msgPerSec, theirs: (p) => p.drain_mps, min: 1 },
 ];
 
+/** Target `t`'s ratio edgemq / peer within each run (null where either is missing), of the run's `side`. */
+function ratiosPerRun(runs, t, side = 'edgemq') {
+  return runs.map((r) => {
+    const p = r.peers?.[t.peer];
+    if (!r[side] || !p || p.error) return null;
+    const x = round(t.mine(r[side]) / t.theirs(p), 3);
+    return Number.isFinite(x) ? x : null;
+  });
+}
+
 function summarizeCompare(res) {
   const ok = res.runs.filter((r) => r.edgemq);
   const em = (f) => median(ok.map((r) => f(r.edgemq)));
@@ -561,12 +571,7 @@ function summarizeCompare(res) {
   }
   // targets: ratios within each run (edgemq and the peer measured minutes apart), then their median
   const targets = TARGETS.map((t) => {
-    const per = res.runs.map((r) => {
-      const p = r.peers?.[t.peer];
-      if (!r.edgemq || !p || p.error) return null;
-      const x = round(t.mine(r.edgemq) / t.theirs(p), 3);
-      return Number.isFinite(x) ? x : null;
-    });
+    const per = ratiosPerRun(res.runs, t);
     const med = median(per.filter((x) => x !== null));
     return { id: t.id, what: t.what, perRun: per, median: med, need: t.min, pass: med === null ? null : med >= t.min };
   });
@@ -588,7 +593,7 @@ function summarizeDirect(res) {
   const runs = res.runs.filter((r) => r.edgemq && r.edgemqDirect);
   if (!runs.length) return null;
   const of = (f) => { const v = runs.map(f); return { median: median(v), runs: v }; };
-  const ratio = (f, peer, g) => of((r) => (r.peers?.[peer] && !r.peers[peer].error ? round(f(r.edgemqDirect) / g(r.peers[peer]), 3) : NaN));
+  const ratio = (id) => { const v = ratiosPerRun(runs, TARGETS.find((t) => t.id === id), 'edgemqDirect'); return { median: median(v.filter((x) => x !== null)), runs: v }; };
   return {
     produceBatch: of((r) => r.edgemqDirect.produceBatch.msgPerSec), produceBatchProxied: of((r) => r.edgemq.produceBatch.msgPerSec),
     pushDrain: of((r) => r.edgemqDirect.pushDrain.msgPerSec),
@@ -598,9 +603,7 @@ function summarizeDirect(res) {
     floorP99: of((r) => r.edgemqDirect.wsFloor.answer.p99),
     batchUsPerMsg: of((r) => r.edgemqDirect.produceBatch.serverCpuUsPerMsg ?? NaN), singleUsPerMsg: of((r) => r.edgemqDirect.produceSingle.serverCpuUsPerMsg ?? NaN),
     healthUsPerMsg: of((r) => r.edgemqDirect.health.serverCpuUsPerMsg ?? NaN),
-    batchVsRedis: ratio((e) => e.produceBatch.msgPerSec, 'redis-always', (p) => p.produce_mps),
-    batchVsRabbit: ratio((e) => e.produceBatch.msgPerSec, 'rabbitmq', (p) => p.produce_mps),
-    drainVsQuorum: ratio((e) => e.pushDrain.msgPerSec, 'rabbitmq-quorum', (p) => p.drain_mps),
+    batchVsRedis: ratio('produceVsRedis'), batchVsRabbit: ratio('produceVsRabbit'), drainVsQuorum: ratio('pushDrainVsQuorum'),
     singleVsHealth: of((r) => round(r.edgemqDirect.produceSingle.msgPerSec / r.edgemqDirect.health.msgPerSec, 3)),
   };
 }

@@ -23,7 +23,7 @@ import { randomBytes } from 'node:crypto';
 import { makeClient } from './lib/http.mjs';
 import { pipelinedStream } from './lib/produce-ws.mjs';
 import { Producer } from '../dist/client.mjs';
-import { closedLoop, fmt, round } from './lib/stats.mjs';
+import { closedLoop, fmt, openLoop, round } from './lib/stats.mjs';
 
 export const DEFAULTS = {
   costN: 100_000,
@@ -138,14 +138,8 @@ export async function runCost({ url, opts: o, log }) {
     const ws = await openPush(topic, group, (m) => { got += m; if (got >= n) allGot(); });
     await sleep(300);
     const c0 = await counters(topic);
-    const t0 = performance.now();
-    let sent = 0;
     const pending = [];
-    while (sent < n) {
-      const due = Math.min(n, Math.floor(((performance.now() - t0) * o.costTrickleRate) / 1000) + 1);
-      while (sent < due) { sent++; pending.push(publish()); }
-      await sleep(1);
-    }
+    await openLoop({ n, rate: o.costTrickleRate, issue: () => pending.push(publish()) });
     await Promise.all(pending);
     await Promise.race([delivered, sleep(timeoutMs)]);
     await sleep(500);

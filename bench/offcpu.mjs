@@ -21,6 +21,7 @@ import { makeClient } from './lib/http.mjs';
 import { openProduce } from './lib/produce-ws.mjs';
 import { openPush } from './lib/push.mjs';
 import { fmt, openLoop, pct, round } from './lib/stats.mjs';
+import { edgemqWorkerds } from './lib/server.mjs';
 
 export const DEFAULTS = {
   offcpuMessages: 4000, // below a produce channel's 5,000 appends (it is recycled after them)
@@ -154,7 +155,7 @@ export async function runOffcpu({ url, serverCpu = () => null, opts = {}, log = 
   try {
     const procs = serverCpu.procs ? serverCpu.procs() : [];
     const proxy = serverCpu.proxyPid ?? null;
-    const user = procs.map((p) => p.split(' ')).filter(([pid, comm]) => comm === 'workerd' && Number(pid) !== proxy).map(([pid]) => Number(pid));
+    const user = edgemqWorkerds(procs, proxy);
     const why = user.length !== 1 ? `the server's workerd is not known (${user.length} candidates; a server given by --url is not traced)` : perfMissing(dir);
     if (why) { log(`  skipped: ${why}`); return { skipped: why, opts: o }; }
     const runs = [];

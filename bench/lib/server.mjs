@@ -197,6 +197,11 @@ export function listenerPid(pgid, port) {
   return null;
 }
 
+/** Of a group's processes (groupProcs), the workerd ones that are not wrangler's dev proxy: edgemq's. */
+export function edgemqWorkerds(procs, proxyPid) {
+  return procs.map((p) => p.split(' ')).filter(([pid, comm]) => comm === 'workerd' && Number(pid) !== proxyPid).map(([pid]) => Number(pid));
+}
+
 /**
  * The URL at which the workerd running edgemq answers directly, past wrangler's dev proxy, or
  * null: of the ports that the group's other workerd listens on, the one where GET /v1/health
@@ -204,10 +209,7 @@ export function listenerPid(pgid, port) {
  */
 export async function userWorkerUrl(pgid, proxyPid) {
   const listening = listeningInodes();
-  for (const pid of groupPids(pgid)) {
-    let comm = '';
-    try { comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim(); } catch { continue; }
-    if (pid === proxyPid || comm !== 'workerd') continue;
+  for (const pid of edgemqWorkerds(groupProcs(pgid), proxyPid)) {
     for (const inode of socketInodes(pid)) {
       const port = listening.get(inode);
       if (port === undefined) continue;
