@@ -168,7 +168,7 @@ export class ProducerStream {
    */
   private flushSoon(): void {
     const full = this.queued.length >= FRAME_MESSAGES || this.queuedBytes >= FRAME_TARGET_BYTES;
-    if (this.o.lingerMs > 0 && !full && this.state === 'open') {
+    if (this.o.lingerMs > 0 && !full) {
       this.lingerTimer ??= setTimeout(() => { this.lingerTimer = undefined; this.flush(); }, this.o.lingerMs);
       return;
     }
