@@ -7,7 +7,7 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../env';
 import { fail, type Failure } from '../model/errors';
 import { compileFilter, filterKey, parseFilterKey, type FilterSpec, type Predicate } from '../model/filter';
-import { decodeReceiptHandle, encodeMessageId, encodeReceiptHandle, hash32, IdKind, logMessageId } from '../model/ids';
+import { decodeReceiptHandle, encodeMessageId, encodeReceiptHandle, hash32, IdKind, logMessageId, receiptHandleEncoder } from '../model/ids';
 import type { BrokerControl } from '../model/frames';
 import { LIMITS } from '../model/limits';
 import { bodyOf, ENC_NAME, joinPacked, type Outgoing, type PackedRecords, type Rec } from '../model/message';
@@ -493,13 +493,11 @@ export class Broker extends DurableObject<Env> {
     this.lastActive = now;
     this.armAlarm(deadline);
     const r = this.route!;
-    const groupHash = hash32(key);
+    const handle = receiptHandleEncoder(r.topic.incarnation, r.queueId, hash32(key), leaseId);
     return picked.map((p) => ({
       ...this.present(p.e),
       deliveryAttempt: p.attempt,
-      receiptHandle: encodeReceiptHandle({
-        incarnation: r.topic.incarnation, queueId: r.queueId, groupHash, leaseId, offset: p.e.off, attempt: p.attempt,
-      }),
+      receiptHandle: handle(p.e.off, p.attempt),
     }));
   }
 

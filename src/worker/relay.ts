@@ -149,12 +149,18 @@ export class Relay {
       const bad: string[] = [];
       const from = new Map<number, number>();
       for (const h of f.receiptHandles) {
-        const d = decodeReceiptHandle(h);
-        if (!d || d.incarnation !== this.topic.incarnation || d.queueId >= this.up.length) { bad.push(h); continue; }
-        const l = byQueue.get(d.queueId) ?? [];
-        l.push(h);
-        byQueue.set(d.queueId, l);
-        if (this.inflight.delete(h)) from.set(d.queueId, (from.get(d.queueId) ?? 0) + 1);
+        // a handle this connection was pushed names its queue in `inflight`: no need to decode it
+        let q = this.inflight.get(h);
+        if (q !== undefined) {
+          this.inflight.delete(h);
+          from.set(q, (from.get(q) ?? 0) + 1);
+        } else {
+          const d = decodeReceiptHandle(h);
+          if (!d || d.incarnation !== this.topic.incarnation || d.queueId >= this.up.length) { bad.push(h); continue; }
+          q = d.queueId;
+        }
+        const l = byQueue.get(q);
+        if (l) l.push(h); else byQueue.set(q, [h]);
       }
       // freed credit: hungry brokers first, then back to the queues the acked messages came from;
       // a queue that gets both acks and credit gets them in one frame

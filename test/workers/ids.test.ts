@@ -12,6 +12,16 @@ const parts = fc.record({
   attempt: fc.integer({ min: 1, max: 1_000_000 }),
 });
 
+/** The current format's decoder as it was first written (a regex, slices and parseInt): the reference for the one-pass decoder. */
+const HANDLE = /^[0-9A-F]{10}\.[0-9a-z]{1,7}\.[0-9a-z]{1,11}\.[0-9a-z]{1,11}\.[0-9a-z]{1,7}$/;
+function decodeByRegex(h: string): ReceiptHandleParts | null | 'other format' {
+  if (!HANDLE.test(h)) return 'other format';
+  const [head, ...rest] = h.split('.');
+  const [groupHash, leaseId, offset, attempt] = rest.map((x) => parseInt(x, 36));
+  if (groupHash > 0xffffffff || !Number.isSafeInteger(leaseId) || !Number.isSafeInteger(offset)) return null;
+  return { incarnation: head.slice(0, 8), queueId: parseInt(head.slice(8, 10), 16), groupHash, leaseId, offset, attempt };
+}
+
 /** How the first format was written (base64url of a dotted string). */
 function encodeV1(p: ReceiptHandleParts): string {
   const raw = ['r1', p.incarnation, p.queueId, p.groupHash.toString(36), p.leaseId.toString(36), p.offset.toString(36), p.attempt.toString(36)].join('.');
@@ -25,6 +35,33 @@ describe('receipt handles', () => {
       expect(h).toMatch(/^[0-9A-Za-z.]+$/);
       expect(decodeReceiptHandle(h)).toEqual(p);
     }), { numRuns: 2000 });
+  });
+
+  it('the one-pass decoder agrees with the regex it replaced, near misses included', () => {
+    const near = fc.array(fc.constantFrom(...'0123456789ABCDEFabcxyz.Z-'.split('')), { maxLength: 52 }).map((cs) => cs.join(''));
+    const mutated = fc.tuple(parts, fc.nat(60), fc.constantFrom('', '.', 'z', 'A', 'zzzzzzzzzzzz', '0')).map(([p, at, ins]) => {
+      const h = encodeReceiptHandle(p);
+      const i = at % (h.length + 1);
+      return h.slice(0, i) + ins + h.slice(i + (ins === '' ? 1 : 0));
+    });
+    fc.assert(fc.property(fc.oneof(near, mutated), (h) => {
+      const want = decodeByRegex(h);
+      if (want !== 'other format') expect(decodeReceiptHandle(h)).toEqual(want);
+      else if (h.includes('.')) expect(decodeReceiptHandle(h)).toBeNull(); // and not of the first format either
+    }), { numRuns: 5000 });
+    // each field at its widest and one digit wider
+    const widths = [7, 11, 11, 7];
+    for (let k = 0; k < 4; k++) {
+      for (const w of [1, widths[k], widths[k] + 1]) {
+        const fields = widths.map((_, j) => (j === k ? '1'.repeat(w) : '1'));
+        const h = `ABCDEF0103.${fields.join('.')}`;
+        expect(decodeReceiptHandle(h), h).toEqual(w > widths[k] ? null : decodeByRegex(h));
+      }
+    }
+    // a lease or offset past 2^53 is refused, not rounded
+    expect(decodeReceiptHandle('ABCDEF0103.zzzzzz.2gosa7pa2gv.2gosa7pa2gv.zzzzzzz')).toEqual(decodeByRegex('ABCDEF0103.zzzzzz.2gosa7pa2gv.2gosa7pa2gv.zzzzzzz'));
+    expect(decodeReceiptHandle('ABCDEF0103.1.2gosa7pa2gw.1.1')).toBeNull();
+    expect(decodeReceiptHandle('ABCDEF0103.1.1.zzzzzzzzzzz.1')).toBeNull();
   });
 
   it('handles of the first format (issued before an upgrade) still decode', () => {
