@@ -82,9 +82,9 @@ function hexDigit(c: number): number {
 }
 
 /**
- * One pass over the characters: the hot path of every ack (a tenth of a push drain's CPU went to
- * the regex, slices and parseInt calls this replaces). Anything not of the current format falls
- * back to the first format's decoder.
+ * One pass over the characters: the hot path of every ack (the regex, slices and parseInt calls
+ * this replaces took 13% of the Worker isolate's samples in a push drain). Anything not of the
+ * current format falls back to the first format's decoder.
  */
 export function decodeReceiptHandle(h: string): ReceiptHandleParts | null {
   if (typeof h !== 'string') return null;
