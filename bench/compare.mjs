@@ -375,13 +375,13 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
       const tag = `${stamp}-${run}${direct ? '-d' : ''}`;
       const who = direct ? 'edgemq past the proxy' : 'edgemq';
       const r = { run, startedAt: new Date().toISOString(), load1: round(os.loadavg()[0], 2) };
-      // warm-up on its own topic
+      // warm-up on its own topic, of what this side measures (past the proxy: no pull drain)
       const warm = `cmp-warm-${tag}`;
       await admin.request('POST', '/v1/topics', { name: warm, queues: o.compareQueues });
-      for (const g of ['wpush', 'wpull']) await admin.request('PUT', `/v1/groups/${g}-${tag}`, { consumeFrom: 'FIRST' });
+      for (const g of direct ? ['wpush'] : ['wpush', 'wpull']) await admin.request('PUT', `/v1/groups/${g}-${tag}`, { consumeFrom: 'FIRST' });
       await produceBatched(warm, o.compareWarmup);
       await pushDrain(warm, `wpush-${tag}`, o.compareWarmup);
-      await pullDrain(warm, `wpull-${tag}`, o.compareWarmup);
+      if (!direct) await pullDrain(warm, `wpull-${tag}`, o.compareWarmup);
       await produceSingle(warm, 1);
 
       const topic = `cmp-${tag}`;
