@@ -10,7 +10,8 @@ import { compileFilter, filterKey, parseFilterKey, type FilterSpec, type Predica
 import { decodeReceiptHandle, encodeMessageId, encodeReceiptHandle, hash32, IdKind, logMessageId, receiptHandleEncoder } from '../model/ids';
 import type { BrokerControl } from '../model/frames';
 import { LIMITS } from '../model/limits';
-import { bodyOf, ENC_NAME, joinPacked, type Outgoing, type PackedRecords, type Rec } from '../model/message';
+import { deliveredEncoder, NO_DELIVERY, presentMessage, type Delivery } from '../model/delivered';
+import { joinPacked, type Outgoing, type PackedRecords, type Rec } from '../model/message';
 import type { ConsumeFrom, GroupConfig, ResetTarget } from '../model/schemas';
 import { CommitLog, type LogEntry, type LogStatus } from '../storage/commitlog';
 import { ConsumeState, type ConsumeConfig, type Item, type Taken } from '../storage/consume';
@@ -238,9 +239,9 @@ export class Broker extends DurableObject<Env> {
 
   /** append() for records the Worker packed (the produce path). */
   private appendPacked(p: PackedRecords, now: number): { base: number; ts: number } {
-    const r = this.log.appendJson(p.json, p.sizes, now);
+    const r = this.log.appendText(p.text, p.lens, p.sizes, now);
     for (const [k, keys] of p.keys) this.keys.add(keys, r.base + k);
-    return this.appended(r, p.json.length, now);
+    return this.appended(r, p.lens.length, now);
   }
 
   private appended(r: { base: number; ts: number }, n: number, now: number): { base: number; ts: number } {
@@ -284,19 +285,7 @@ export class Broker extends DurableObject<Env> {
 
   /** The public form of a stored message. */
   private present(e: LogEntry) {
-    const { rec } = e;
-    const m: Record<string, unknown> = {
-      messageId: this.messageId(e.off, rec), topic: this.route!.topic.name, queueId: this.route!.queueId,
-      queueOffset: e.off, body: bodyOf(rec), encoding: ENC_NAME[rec.e],
-    };
-    if (rec.t !== undefined) m.tag = rec.t;
-    if (rec.k) m.keys = rec.k;
-    if (rec.p) m.properties = rec.p;
-    if (rec.g !== undefined) m.messageGroup = rec.g;
-    m.bornTimestamp = rec.bt;
-    m.storeTimestamp = e.ts;
-    if (rec.da !== undefined) m.deliverAt = rec.da;
-    return m;
+    return presentMessage(e.rec, this.messageId(e.off, e.rec), e.off, e.ts, { topic: this.route!.topic.name, queueId: this.route!.queueId });
   }
 
   // ---- produce ---------------------------------------------------------------------------
@@ -381,9 +370,9 @@ export class Broker extends DurableObject<Env> {
     let k = 0;
     for (; k < this.appendQueue.length; k++) {
       const p = this.appendQueue[k].p;
-      if (k > 0 && (n + p.json.length > GROUP_COMMIT_MESSAGES || chars > GROUP_COMMIT_CHARS)) break;
-      n += p.json.length;
-      for (const j of p.json) chars += j.length;
+      if (k > 0 && (n + p.lens.length > GROUP_COMMIT_MESSAGES || chars > GROUP_COMMIT_CHARS)) break;
+      n += p.lens.length;
+      chars += p.text.length;
     }
     const batch = this.appendQueue.splice(0, k);
     if (this.appendQueue.length) this.commitAppendsSoon(); // the rest, next turn
@@ -400,7 +389,7 @@ export class Broker extends DurableObject<Env> {
       for (const a of batch) a.reject(err);
       return;
     }
-    for (const a of batch) { a.resolve({ base }); base += a.p.json.length; }
+    for (const a of batch) { a.resolve({ base }); base += a.p.lens.length; }
     this.wake();
     this.pump();
   }
@@ -445,7 +434,7 @@ export class Broker extends DurableObject<Env> {
    * whose deliveries may be written behind. Call inside a transaction.
    */
   private deliver(key: string, max: number, pred: Predicate, invisibleMs: number, holder: string | null, now: number,
-    consumerId: string | null = holder, push = false) {
+    consumerId: string | null = holder, push = false): Delivery {
     let next = this.consume.nextOf(key);
     const min = this.log.minOffset;
     if (next < min) next = min;
@@ -483,7 +472,7 @@ export class Broker extends DurableObject<Env> {
     // (their holds are written) are written at once, like every pull.
     const behind = push && !gone.length && !grouped;
     if (next !== start) this.consume.setNext(key, next, behind);
-    if (!picked.length) return [];
+    if (!picked.length) return NO_DELIVERY;
     const deadline = now + invisibleMs;
     const items: Item[] = picked.map((p) => [p.e.off, p.attempt]);
     const leaseId = this.consume.lease(key, items, deadline, holder, behind);
@@ -494,11 +483,15 @@ export class Broker extends DurableObject<Env> {
     this.armAlarm(deadline);
     const r = this.route!;
     const handle = receiptHandleEncoder(r.topic.incarnation, r.queueId, hash32(key), leaseId);
-    return picked.map((p) => ({
-      ...this.present(p.e),
-      deliveryAttempt: p.attempt,
-      receiptHandle: handle(p.e.off, p.attempt),
-    }));
+    const encode = deliveredEncoder({ topic: r.topic.name, queueId: r.queueId });
+    const handles = new Array<string>(picked.length);
+    const texts = new Array<string>(picked.length);
+    for (let i = 0; i < picked.length; i++) {
+      const { e, attempt } = picked[i];
+      handles[i] = handle(e.off, attempt);
+      texts[i] = encode(e.rec, this.messageId(e.off, e.rec), e.off, e.ts, attempt, handles[i]);
+    }
+    return { handles, text: texts.join(',') };
   }
 
   /** Pull: leases up to `max` messages to the consumer. */
@@ -507,11 +500,11 @@ export class Broker extends DurableObject<Env> {
     const pred = this.predicate(opts.filter);
     this.seen(c);
     const now = Date.now();
-    const messages = this.txn(() => {
+    const { handles, text } = this.txn(() => {
       this.ensureGroup(c);
       return this.deliver(c.key, opts.max, pred, opts.invisibleMs ?? c.group.invisibleMs, c.consumerId, now);
     });
-    return { messages };
+    return { n: handles.length, text };
   }
 
   /** True as soon as the consumer could receive something here, false after `waitMs`. */
@@ -1112,10 +1105,10 @@ export class Broker extends DurableObject<Env> {
           const pred = this.socketFilter(st.connId);
           const before = this.consume.nextOf(st.key);
           const batch = this.txn(() => this.deliver(st.key, st.credit, pred, cfg.invisibleMs, st.connId, now, st.consumerId, true));
-          if (batch.length) {
+          if (batch.handles.length) {
             // the handles on a first line, so that the relay forwards the big frame without parsing it
-            ws.send(`${JSON.stringify({ type: 'handles', h: batch.map((m) => m.receiptHandle) })}\n${JSON.stringify({ type: 'messages', messages: batch })}`);
-            st.credit -= batch.length;
+            ws.send(`${JSON.stringify({ type: 'handles', h: batch.handles })}\n{"type":"messages","messages":[${batch.text}]}`);
+            st.credit -= batch.handles.length;
             ws.serializeAttachment(st);
           }
           // deliver scans a bounded stretch of the log: after a long run of filtered-out or held

@@ -87,16 +87,18 @@ export function subscriptionRoutes(app: App) {
     const deadline = Date.now() + body.waitMs;
     const route = (q: number) => ({ topic, queueId: q });
     for (;;) {
-      const messages: unknown[] = [];
+      // each Broker answers its messages as the reply's JSON text (src/model/delivered.ts)
+      const texts: string[] = [];
+      let n = 0;
       const start = rotate++;
-      for (let i = 0; i < topic.queues && messages.length < body.maxMessages; i++) {
+      for (let i = 0; i < topic.queues && n < body.maxMessages; i++) {
         const q = (start + i) % topic.queues;
         const r = rpc(topic, await broker(c.env, topic, q).receive(route(q), ref,
-          { max: body.maxMessages - messages.length, invisibleMs: body.invisibleMs, filter: spec }));
-        messages.push(...r.messages);
+          { max: body.maxMessages - n, invisibleMs: body.invisibleMs, filter: spec }));
+        if (r.n) { texts.push(r.text); n += r.n; }
       }
       const left = deadline - Date.now();
-      if (messages.length || left <= 0) return c.json({ messages });
+      if (n || left <= 0) return c.body(`{"messages":[${texts.join(',')}]}`, 200, { 'Content-Type': 'application/json' });
       // long poll: wait until some queue has something for the group, then lease it
       const ready = await firstTrue(Array.from({ length: topic.queues }, (_, q) =>
         broker(c.env, topic, q).waitAvailable(route(q), ref, left).then((r) => rpc(topic, r))));

@@ -86,38 +86,57 @@ export class CommitLog {
    * Call inside a transaction: the caller's reply must wait for the commit.
    */
   append(recs: StoredRec[], sizes: number[], now: number): { base: number; ts: number } {
-    return this.appendJson(recs.map((r) => JSON.stringify(r)), sizes, now);
+    const json = recs.map((r) => JSON.stringify(r));
+    return this.appendText(json.join(','), json.map((j) => j.length), sizes, now);
   }
 
-  /** append() for records already in their JSON text (PackedRecords: the produce path). */
-  appendJson(json: string[], sizes: number[], now: number): { base: number; ts: number } {
+  /**
+   * append() for records already in their JSON text, joined by commas, each one's length in `lens`
+   * (PackedRecords: the produce path). A batch that fits one segment is stored as it came.
+   */
+  appendText(text: string, lens: number[], sizes: number[], now: number): { base: number; ts: number } {
     const ts = Math.max(now, this.lastTs); // store times never go backwards: time lookups rely on it
     const base = this.end;
+    const n = lens.length;
+    if (text.length + 2 <= SEGMENT_CHARS) {
+      this.storeSegment(base, n, ts, sizes.reduce((a, b) => a + b, 0), `[${text}]`);
+    } else {
+      this.appendSplit(text, lens, sizes, base, ts);
+    }
+    this.end = base + n;
+    this.lastTs = ts;
+    if (this.bytes !== null) this.bytes += sizes.reduce((a, b) => a + b, 0);
+    return { base, ts };
+  }
+
+  /** A batch longer than a segment: as many segments as it takes, a too long body in parts. */
+  private appendSplit(text: string, lens: number[], sizes: number[], base: number, ts: number): void {
     let start = 0;
     let chars = 0;
     let segBytes = 0;
     const parts: string[] = [];
     const flush = (upto: number) => {
       if (upto === start) return;
-      const data = `[${parts.join(',')}]`;
-      this.sql.exec('INSERT INTO segments (base, n, ts, bytes, data) VALUES (?, ?, ?, ?, ?)', base + start, upto - start, ts, segBytes, data);
-      this.remember({ base: base + start, n: upto - start, ts, recs: null, data, chars: data.length });
-      if (this.first === null) this.first = { base: base + start, ts };
+      this.storeSegment(base + start, upto - start, ts, segBytes, `[${parts.join(',')}]`);
       start = upto; chars = 0; segBytes = 0; parts.length = 0;
     };
-    for (let i = 0; i < json.length; i++) {
-      let text = json[i];
-      if (text.length > SEGMENT_CHARS) text = JSON.stringify(this.storeBigBody(JSON.parse(text) as StoredRec, base + i));
-      if (chars + text.length > SEGMENT_CHARS) flush(i);
-      parts.push(text);
-      chars += text.length;
+    let at = 0;
+    for (let i = 0; i < lens.length; i++) {
+      let rec = text.slice(at, at + lens[i]);
+      at += lens[i] + 1;
+      if (rec.length > SEGMENT_CHARS) rec = JSON.stringify(this.storeBigBody(JSON.parse(rec) as StoredRec, base + i));
+      if (chars + rec.length > SEGMENT_CHARS) flush(i);
+      parts.push(rec);
+      chars += rec.length;
       segBytes += sizes[i];
     }
-    flush(json.length);
-    this.end = base + json.length;
-    this.lastTs = ts;
-    if (this.bytes !== null) this.bytes += sizes.reduce((a, b) => a + b, 0);
-    return { base, ts };
+    flush(lens.length);
+  }
+
+  private storeSegment(base: number, n: number, ts: number, bytes: number, data: string): void {
+    this.sql.exec('INSERT INTO segments (base, n, ts, bytes, data) VALUES (?, ?, ?, ?, ?)', base, n, ts, bytes, data);
+    this.remember({ base, n, ts, recs: null, data, chars: data.length });
+    if (this.first === null) this.first = { base, ts };
   }
 
   private storeBigBody(rec: StoredRec, off: number): StoredRec {

@@ -5,12 +5,12 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { decodeMessageId, hash32, IdKind, logMessageId } from '../../src/model/ids';
-import { packRecords } from '../../src/model/message';
+import { packRecords, unpackRecords } from '../../src/model/message';
 import type { GroupConfig } from '../../src/model/schemas';
 import type { Broker, ConsumerRef } from '../../src/objects/Broker';
 import { broker, dlqTopicName, type QueueRoute } from '../../src/objects/names';
 import {
-  alarmAt, brokerOf, brokerSql, consumer, groupConfig, handleOf, holdAlarms, HOUR, ok, outgoing, queueRoute, sleep,
+  alarmAt, brokerOf, brokerSql, consumer, groupConfig, handleOf, holdAlarms, HOUR, ok, outgoing, queueRoute, received, sleep,
 } from './helpers';
 
 type Stub = DurableObjectStub<Broker>;
@@ -32,7 +32,7 @@ async function produce(stub: Stub, route: QueueRoute, inputs: Parameters<typeof 
 }
 
 async function receive(stub: Stub, route: QueueRoute, c: ConsumerRef, max = 16, invisibleMs?: number, filter?: string | null) {
-  return ok(await stub.receive(route, c, { max, invisibleMs, filter })).messages as unknown as Delivered[];
+  return received(await stub.receive(route, c, { max, invisibleMs, filter })) as unknown as Delivered[];
 }
 
 async function ack(stub: Stub, route: QueueRoute, g: GroupConfig, ms: Delivered[]) {
@@ -156,8 +156,8 @@ describe('produce and receive', () => {
     expect(answers.map((a) => a.base)).toEqual([0, 1, 4, 5]);
     expect(await brokerSql(stub, 'SELECT base, n FROM segments ORDER BY base')).toEqual([{ base: 0, n: 7 }]);
     for (const [r, p] of parts.entries()) {
-      for (let k = 0; k < p.json.length; k++) {
-        expect(await stub.getMessage(route, { off: answers[r].base + k })).toMatchObject({ body: JSON.parse(p.json[k]).b });
+      for (const [k, json] of unpackRecords(p).entries()) {
+        expect(await stub.getMessage(route, { off: answers[r].base + k })).toMatchObject({ body: JSON.parse(json).b });
       }
     }
     // each part's keys point at its own offsets
@@ -374,7 +374,7 @@ describe('dead letters', () => {
     const dlqRoute = { topic: dlq!, queueId: 0 };
     const dstub = broker(env, dlq!, 0);
     expect(ok(await dstub.status(dlqRoute))).toMatchObject({ maxOffset: 1, messages: 1 });
-    const [d] = (ok(await dstub.receive(dlqRoute, consumer(groupConfig('inspect')), { max: 10 })).messages) as unknown as Delivered[];
+    const [d] = (received(await dstub.receive(dlqRoute, consumer(groupConfig('inspect')), { max: 10 }))) as unknown as Delivered[];
     expect(d).toMatchObject({
       topic: '%DLQ%g', body: { order: 7 }, encoding: 'json', tag: 'paid', keys: ['o-7'],
       properties: { region: 'eu', ORIGIN_TOPIC: 'orders', ORIGIN_MESSAGE_ID: p.messageId, ORIGIN_QUEUE_ID: '0' },
@@ -412,7 +412,7 @@ describe('dead letters', () => {
     expect(await ack(stub, route, g, [m1])).toEqual(['EXPIRED']);
     expect(await gstatus(stub, route, g)).toMatchObject({ consumerOffset: 2, inflight: 0, retrying: 0 });
     const dlq = (await dlqOf('solo'))!;
-    const [d] = (ok(await broker(env, dlq, 0).receive({ topic: dlq, queueId: 0 }, consumer(groupConfig('x')), { max: 10 })).messages) as unknown as Delivered[];
+    const [d] = (received(await broker(env, dlq, 0).receive({ topic: dlq, queueId: 0 }, consumer(groupConfig('x')), { max: 10 }))) as unknown as Delivered[];
     expect(d).toMatchObject({ body: 'drop', properties: { ORIGIN_TOPIC: 'payments', ORIGIN_MESSAGE_ID: p.messageId, ORIGIN_QUEUE_ID: '0' } });
   });
 });
@@ -739,9 +739,9 @@ describe('trace, written behind', () => {
       const b = i as unknown as Broker;
       const count = () => state.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM trace').one().n;
       ok(await b.produce(route, outgoing(route, ['a', 'b', 'c'])));
-      const first = ok(await b.receive(route, consumer(g), { max: 3 })).messages as unknown as Delivered[];
+      const first = received(await b.receive(route, consumer(g), { max: 3 })) as unknown as Delivered[];
       ok(await b.nack(route, g, [handleOf(first[1].receiptHandle)], 0));
-      const again = ok(await b.receive(route, consumer(g), { max: 3 })).messages as unknown as Delivered[];
+      const again = received(await b.receive(route, consumer(g), { max: 3 })) as unknown as Delivered[];
       ok(await b.ack(route, g, [first[0], first[2], ...again].map((m) => handleOf(m.receiptHandle))));
       const before = count();
       const events = (ok(await b.traceOf(route, { off: 1 })) as unknown as { events: Ev[] }).events;
@@ -766,7 +766,7 @@ describe('trace, written behind', () => {
       const b = i as unknown as Broker;
       let got = 0;
       for (let k = 0; k < 5; k++) {
-        const ms = ok(await b.receive(route, consumer(g), { max: 256 })).messages as unknown as Delivered[];
+        const ms = received(await b.receive(route, consumer(g), { max: 256 })) as unknown as Delivered[];
         ok(await b.ack(route, g, ms.map((m) => handleOf(m.receiptHandle))));
         got += ms.length;
       }
@@ -826,7 +826,7 @@ describe("rows written (the object's own counters, as bench/cost.mjs reads them)
       ok(await b.produce(route, outgoing(route, Array.from({ length: 100 }, (_, k) => `m${k}`))));
       const produced = await written() - w;
       w = await written();
-      const got = ok(await b.receive(route, consumer(g), { max: 100 })).messages as unknown as Delivered[];
+      const got = received(await b.receive(route, consumer(g), { max: 100 })) as unknown as Delivered[];
       ok(await b.ack(route, g, got.map((m) => handleOf(m.receiptHandle))));
       return { produced, n: got.length, consumed: await written() - w };
     });

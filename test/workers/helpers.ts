@@ -57,6 +57,14 @@ export function ok<T>(x: T): Exclude<T, Failure> {
   return x as Exclude<T, Failure>;
 }
 
+/** The messages of a Broker's pull answer: their JSON text, which the Worker splices into its reply. */
+export function received(r: { n: number; text: string } | Failure): unknown[] {
+  const { n, text } = ok(r);
+  const messages = JSON.parse(`[${text}]`) as unknown[];
+  if (messages.length !== n) throw new Error(`the answer says ${n} messages and holds ${messages.length}`);
+  return messages;
+}
+
 export function handleOf(receiptHandle: string): HandleRef {
   const d = decodeReceiptHandle(receiptHandle);
   if (!d) throw new Error(`not a receipt handle: ${receiptHandle}`);

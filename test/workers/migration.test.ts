@@ -11,7 +11,7 @@ import { CommitLog } from '../../src/storage/commitlog';
 import { ConsumeState } from '../../src/storage/consume';
 import { BROKER_MIGRATIONS, migrate } from '../../src/storage/schema';
 import { Trace } from '../../src/storage/trace';
-import { brokerOf, brokerSql, consumer, groupConfig, handleOf, holdAlarms, ok, queueRoute, sqlMeta, uniq } from './helpers';
+import { brokerOf, brokerSql, consumer, groupConfig, handleOf, holdAlarms, ok, queueRoute, received, sqlMeta, uniq } from './helpers';
 
 type Stub = DurableObjectStub<Broker>;
 
@@ -101,7 +101,7 @@ describe('migration to schema 8 (no segments_ts, no leases_deadline, trace one r
     // the alarm expires the old lease (found by the scan, no index); c comes back as attempt 2
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await brokerSql(stub, 'SELECT 1 FROM leases')).toEqual([]);
-    const got = ok(await stub.receive(route, consumer(g), { max: 10 })).messages as unknown as { body: string; deliveryAttempt: number; receiptHandle: string }[];
+    const got = received(await stub.receive(route, consumer(g), { max: 10 })) as unknown as { body: string; deliveryAttempt: number; receiptHandle: string }[];
     expect(got.map((m) => [m.body, m.deliveryAttempt])).toEqual([['c', 2], ['d', 1], ['e', 1]]);
     expect(ok(await stub.ack(route, g, got.map((m) => handleOf(m.receiptHandle)))).results).toEqual(['OK', 'OK', 'OK']);
     // new events follow the old ones in the same bucket

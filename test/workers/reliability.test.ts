@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import type { Broker } from '../../src/objects/Broker';
 import { broker, dlqTopicName, nameServer, type QueueRoute } from '../../src/objects/names';
 import {
-  alarmAt, brokerOf, brokerSql, consumer, groupConfig, handleOf, holdAlarms, ok, outgoing, queueRoute, sleep, uniq,
+  alarmAt, brokerOf, brokerSql, consumer, groupConfig, handleOf, holdAlarms, ok, outgoing, queueRoute, received, sleep, uniq,
 } from './helpers';
 
 type Stub = DurableObjectStub<Broker>;
@@ -78,7 +78,7 @@ describe('an alarm whose work fails', () => {
     const g = groupConfig(uniq('g'), { retryPolicy: NO_BACKOFF });
     const [stored] = ok(await stub.produce(route, outgoing(route, ['leased']))).messages;
     // due in a second: a lease running out and a scheduled message, both the alarm's work
-    const [m] = ok(await stub.receive(route, consumer(g), { max: 1, invisibleMs: 1000 })).messages as unknown as Json[];
+    const [m] = received(await stub.receive(route, consumer(g), { max: 1, invisibleMs: 1000 })) as unknown as Json[];
     const [sched] = ok(await stub.produce(route, outgoing(route, [{ body: 'scheduled', delayMs: 1000 }]))).messages;
     expect(sched.queueOffset).toBeNull();
 
@@ -115,7 +115,7 @@ describe('an alarm whose work fails', () => {
     expect(ok(await stub.status(route))).toMatchObject({ minOffset: 0, maxOffset: 2, messages: 2, scheduled: 0 });
 
     // the expired delivery comes again, the scheduled message once, and the log goes on at 2
-    const got = ok(await stub.receive(route, consumer(g), { max: 10 })).messages as unknown as Json[];
+    const got = received(await stub.receive(route, consumer(g), { max: 10 })) as unknown as Json[];
     expect(got.map((x) => [x.messageId, x.body, x.deliveryAttempt])).toEqual([
       [stored.messageId, 'leased', 2], [sched.messageId, 'scheduled', 1],
     ]);
@@ -134,7 +134,7 @@ describe('an alarm whose work fails', () => {
     await holdAlarms(stub);
     const g = groupConfig(uniq('g'), { maxRetries: 0 });
     const [p] = ok(await stub.produce(route, outgoing(route, [{ body: 'poison', keys: ['k-1'] }]))).messages;
-    const [m] = ok(await stub.receive(route, consumer(g), { max: 1 })).messages as unknown as Json[];
+    const [m] = received(await stub.receive(route, consumer(g), { max: 1 })) as unknown as Json[];
 
     // the group's dead-letter topic exists in the catalog, but its broker refuses appends: it was
     // dropped (a DELETE of the topic half done), so the transfer fails until the catalog forgets it
@@ -167,7 +167,7 @@ describe('an alarm whose work fails', () => {
     const droute: QueueRoute = { topic: dlq, queueId: 0 };
     const dstub = broker(env, dlq, 0);
     expect(ok(await dstub.status(droute))).toMatchObject({ maxOffset: 1, messages: 1 });
-    const [d] = ok(await dstub.receive(droute, consumer(groupConfig('inspect')), { max: 10 })).messages as unknown as Json[];
+    const [d] = received(await dstub.receive(droute, consumer(groupConfig('inspect')), { max: 10 })) as unknown as Json[];
     expect(d).toMatchObject({ body: 'poison', keys: ['k-1'], properties: { ORIGIN_TOPIC: route.topic.name, ORIGIN_MESSAGE_ID: p.messageId } });
     await runDurableObjectAlarm(stub);
     expect(ok(await dstub.status(droute))).toMatchObject({ maxOffset: 1 });

@@ -16,7 +16,7 @@ import type { Broker } from '../../src/objects/Broker';
 import type { QueueRoute } from '../../src/objects/names';
 import type { TxOpts } from '../../src/storage/transactions';
 import {
-  alarmAt, brokerOf, brokerSql, consumer, groupConfig, handleOf, holdAlarms, ok, outgoing, queueRoute, topicRoute, uniq,
+  alarmAt, brokerOf, brokerSql, consumer, groupConfig, handleOf, holdAlarms, ok, outgoing, queueRoute, received, topicRoute, uniq,
 } from './helpers';
 
 type Stub = DurableObjectStub<Broker>;
@@ -60,7 +60,7 @@ async function prepareTx(stub: Stub, route: QueueRoute, inputs: (MessageInput | 
 }
 
 async function receive(stub: Stub, route: QueueRoute, group = 'g', max = 256) {
-  return ok(await stub.receive(route, consumer(groupConfig(group)), { max })).messages as unknown as Json[];
+  return received(await stub.receive(route, consumer(groupConfig(group)), { max })) as unknown as Json[];
 }
 
 async function ackAll(stub: Stub, route: QueueRoute, ms: Json[], group = 'g') {
