@@ -263,6 +263,24 @@ describe('flow control (maxInflight)', () => {
     expect(a.messages[2].body).toBe('n2');
     expect((await groupState(g)).retrying).toBe(1);
   });
+
+  it('an ack frame with spaces, a trailing newline and a repeated handle frees one credit per message acked', async () => {
+    const t = uniq('fc-raw');
+    const g = uniq('g');
+    await api.createTopic(t, { queues: 1 });
+    await api.produce(t, { messages: Array.from({ length: 5 }, (_, i) => ({ body: `r${i}` })) });
+    const a = await connect(t, g, { consumerId: 'a', maxInflight: 2 });
+    await a.untilCount(2);
+    const [h0, h1] = a.messages.map((m) => m.receiptHandle as string);
+    a.send(` { "type" : "ack", "receiptHandles" : [ ${JSON.stringify(h0)}, ${JSON.stringify(h0)} ] }\n`);
+    await a.untilCount(3);
+    a.send(`{"type":"ack","receiptHandles":[${JSON.stringify(h1)}]}`);
+    await a.untilCount(4);
+    await sleep(300);
+    expect(a.messages.map((m) => m.body)).toEqual(['r0', 'r1', 'r2', 'r3']);
+    expect(a.errors).toEqual([]);
+    expect(await groupState(g)).toMatchObject({ inflight: 2, lag: 3 });
+  });
 });
 
 describe('disconnect', () => {
