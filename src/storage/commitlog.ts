@@ -98,14 +98,12 @@ export class CommitLog {
     const ts = Math.max(now, this.lastTs); // store times never go backwards: time lookups rely on it
     const base = this.end;
     const n = lens.length;
-    if (text.length + 2 <= SEGMENT_CHARS) {
-      this.storeSegment(base, n, ts, sizes.reduce((a, b) => a + b, 0), `[${text}]`);
-    } else {
-      this.appendSplit(text, lens, sizes, base, ts);
-    }
+    const bytes = sizes.reduce((a, b) => a + b, 0);
+    if (text.length + 2 <= SEGMENT_CHARS) this.storeSegment(base, n, ts, bytes, `[${text}]`);
+    else this.appendSplit(text, lens, sizes, base, ts);
     this.end = base + n;
     this.lastTs = ts;
-    if (this.bytes !== null) this.bytes += sizes.reduce((a, b) => a + b, 0);
+    if (this.bytes !== null) this.bytes += bytes;
     return { base, ts };
   }
 
