@@ -39,6 +39,8 @@ export class ConsumeState {
    */
   private nextCache = new Map<string, number>();
   private configCache = new Map<string, ConsumeConfig | null>();
+  /** groups whose row holds this config (its JSON), so that a pull on them reads no row */
+  private ensured = new Map<string, string>();
   /** the earliest due time of a group's retries (not dead letters); Infinity: it has none */
   private retryDueCache = new Map<string, number>();
   /** whether the retries table is empty (null: not known) */
@@ -70,6 +72,7 @@ export class ConsumeState {
     this.behindNext.clear();
     this.nextCache.clear();
     this.configCache.clear();
+    this.ensured.clear();
     this.retriesChanged();
     this.earliest = this.sql.exec<{ d: number | null }>('SELECT MIN(deadline) AS d FROM leases').one().d;
   }
@@ -90,9 +93,12 @@ export class ConsumeState {
   /** The group's `next` offset, creating its row from `start` when it has none yet. */
   ensureGroup(grp: string, start: () => number, config: ConsumeConfig): number {
     this.writeBehind();
-    const row = this.sql.exec<{ next: number; config: string }>('SELECT next, config FROM cgroups WHERE grp = ?', grp).toArray()[0];
     const cfg = JSON.stringify(config);
+    const known = this.nextCache.get(grp);
+    if (known !== undefined && this.ensured.get(grp) === cfg) return known;
+    const row = this.sql.exec<{ next: number; config: string }>('SELECT next, config FROM cgroups WHERE grp = ?', grp).toArray()[0];
     this.configCache.set(grp, JSON.parse(cfg));
+    this.ensured.set(grp, cfg);
     if (!row) {
       const next = start();
       this.sql.exec('INSERT INTO cgroups (grp, next, config) VALUES (?, ?, ?)', grp, next, cfg);
@@ -336,6 +342,7 @@ export class ConsumeState {
     this.retriesChanged(grp);
     this.nextCache.delete(grp);
     this.configCache.delete(grp);
+    this.ensured.delete(grp);
     this.sql.exec('DELETE FROM leases WHERE grp = ?', grp);
     this.sql.exec('DELETE FROM retries WHERE grp = ?', grp);
     this.sql.exec('DELETE FROM cgroups WHERE grp = ?', grp);

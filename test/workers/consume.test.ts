@@ -40,6 +40,32 @@ describe('groups', () => {
       expect(cs.configOf('nope')).toBeNull();
     });
   });
+
+  it('a known group with an unchanged config reads no row; a changed config, a drop and a resync still reach storage', async () => {
+    await withState(({ sql, cs }) => {
+      // statements run through a counting view of the same storage
+      let statements = 0;
+      const counted = new ConsumeState(new Proxy(sql, {
+        get: (t, k) => (k === 'exec' ? (...a: Parameters<SqlStorage['exec']>) => { statements++; return t.exec(...a); } : Reflect.get(t, k)),
+      }));
+      const runs = (fn: () => unknown) => { const before = statements; fn(); return statements - before; };
+      expect(counted.ensureGroup('g', () => 3, CUSTOM)).toBe(3);
+      expect(runs(() => expect(counted.ensureGroup('g', () => 99, CUSTOM)).toBe(3))).toBe(0);
+      counted.setNext('g', 8);
+      expect(runs(() => expect(counted.ensureGroup('g', () => 99, CUSTOM)).toBe(8))).toBe(0);
+      // a changed config is read and written
+      expect(runs(() => counted.ensureGroup('g', () => 99, EXPO))).toBe(2);
+      expect(cs.configOf('g')).toEqual(EXPO); // another reader of the same storage sees it
+      // what another writer did is seen after a resync (as after a rolled-back transaction)
+      sql.exec('UPDATE cgroups SET next = 20 WHERE grp = ?', 'g');
+      counted.resync();
+      expect(counted.ensureGroup('g', () => 99, EXPO)).toBe(20);
+      // a dropped group is created again from its start
+      counted.drop('g');
+      expect(counted.ensureGroup('g', () => 5, EXPO)).toBe(5);
+      expect(cs.state('g')).toMatchObject({ next: 5 });
+    }, 't/0/ensured');
+  });
 });
 
 describe('leases and take (ack)', () => {
