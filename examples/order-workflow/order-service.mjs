@@ -139,7 +139,7 @@ async function createOrder(input) {
   // 1. the cancel timer first: if the order never comes to exist, it finds nothing to cancel
   const timer = await producer.send(config.timeoutsTopic,
     { body: { orderId, payBy }, tag: 'OrderTimeout', keys: [orderId], delayMs: config.unpaidTimeoutMs });
-  emit(SERVICE, 'timer-scheduled', { orderId, messageId: timer.messageId, delayMs: config.unpaidTimeoutMs },
+  emit(SERVICE, 'timer-scheduled', { orderId, messageId: timer.messageId, delayMs: config.unpaidTimeoutMs, payBy },
     `${orderId}: OrderTimeout scheduled, due in ${span(config.unpaidTimeoutMs)}`);
   // 2. OrderCreated and the order row, together or not at all
   /** @type {import('./lib.mjs').OrderCreated} */
