@@ -60,12 +60,15 @@ export function encodeReceiptHandle(p: ReceiptHandleParts): string {
  * written once, as a delivery of up to a thousand messages has one lease.
  */
 export function receiptHandleEncoder(incarnation: string, queueId: number, groupHash: number, leaseId: number) {
-  const prefix = `${incarnation}${queueId < 16 ? '0' : ''}${queueId.toString(16).toUpperCase()}.${groupHash.toString(36)}.${leaseId.toString(36)}.`;
+  const prefix = `${incarnation}${hex(queueId, 2)}.${groupHash.toString(36)}.${leaseId.toString(36)}.`;
   return (offset: number, attempt: number) => `${prefix}${offset.toString(36)}.${attempt.toString(36)}`;
 }
 
 // the widest base-36 field of each of the four dotted fields (group hash, lease, offset, attempt)
 const FIELD_MAX = [7, 11, 11, 7];
+// 10 hex characters (incarnation and queue), then each field after its dot
+const HANDLE_MIN = 10 + FIELD_MAX.length * 2;
+const HANDLE_MAX = 10 + FIELD_MAX.reduce((n, w) => n + 1 + w, 0);
 
 /** The value of base-36 digit `c` (0-9, a-z), or -1. */
 function digit36(c: number): number {
@@ -89,7 +92,7 @@ function hexDigit(c: number): number {
 export function decodeReceiptHandle(h: string): ReceiptHandleParts | null {
   if (typeof h !== 'string') return null;
   const n = h.length;
-  if (n < 18 || n > 50) return decodeReceiptHandleV1(h);
+  if (n < HANDLE_MIN || n > HANDLE_MAX) return decodeReceiptHandleV1(h);
   let queueId = 0;
   for (let i = 0; i < 10; i++) {
     const v = hexDigit(h.charCodeAt(i));

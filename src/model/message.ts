@@ -57,11 +57,11 @@ export function packRecords(out: Outgoing[]): PackedRecords | null {
   return { text: json.join(','), lens, sizes, keys };
 }
 
-/** The records of a packed part, one JSON text each (tests; the log splits a too long part). */
-export function unpackRecords(p: PackedRecords): string[] {
+/** Records joined by commas (PackedRecords' `text`), one JSON text each again: `lens` says where they end. */
+export function splitRecords(text: string, lens: number[]): string[] {
   const out: string[] = [];
   let at = 0;
-  for (const n of p.lens) { out.push(p.text.slice(at, at + n)); at += n + 1; }
+  for (const n of lens) { out.push(text.slice(at, at + n)); at += n + 1; }
   return out;
 }
 

@@ -6,7 +6,7 @@
  * appended stay as their text (parsed on first read): a consumer at the end of the log reads
  * none of them back from SQLite.
  */
-import type { Rec } from '../model/message';
+import { splitRecords, type Rec } from '../model/message';
 
 /** Keep a segment row well under the platform's 2 MB row limit (UTF-8 is ≤ 3 bytes a char). */
 const SEGMENT_CHARS = 600_000;
@@ -118,10 +118,9 @@ export class CommitLog {
       this.storeSegment(base + start, upto - start, ts, segBytes, `[${parts.join(',')}]`);
       start = upto; chars = 0; segBytes = 0; parts.length = 0;
     };
-    let at = 0;
-    for (let i = 0; i < lens.length; i++) {
-      let rec = text.slice(at, at + lens[i]);
-      at += lens[i] + 1;
+    const recs = splitRecords(text, lens);
+    for (let i = 0; i < recs.length; i++) {
+      let rec = recs[i];
       if (rec.length > SEGMENT_CHARS) rec = JSON.stringify(this.storeBigBody(JSON.parse(rec) as StoredRec, base + i));
       if (chars + rec.length > SEGMENT_CHARS) flush(i);
       parts.push(rec);

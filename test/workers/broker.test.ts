@@ -5,7 +5,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { decodeMessageId, hash32, IdKind, logMessageId } from '../../src/model/ids';
-import { packRecords, unpackRecords } from '../../src/model/message';
+import { packRecords, splitRecords } from '../../src/model/message';
 import type { GroupConfig } from '../../src/model/schemas';
 import type { Broker, ConsumerRef } from '../../src/objects/Broker';
 import { broker, dlqTopicName, type QueueRoute } from '../../src/objects/names';
@@ -156,7 +156,7 @@ describe('produce and receive', () => {
     expect(answers.map((a) => a.base)).toEqual([0, 1, 4, 5]);
     expect(await brokerSql(stub, 'SELECT base, n FROM segments ORDER BY base')).toEqual([{ base: 0, n: 7 }]);
     for (const [r, p] of parts.entries()) {
-      for (const [k, json] of unpackRecords(p).entries()) {
+      for (const [k, json] of splitRecords(p.text, p.lens).entries()) {
         expect(await stub.getMessage(route, { off: answers[r].base + k })).toMatchObject({ body: JSON.parse(json).b });
       }
     }
