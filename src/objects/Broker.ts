@@ -8,7 +8,7 @@ import type { Env } from '../env';
 import { fail, type Failure } from '../model/errors';
 import { compileFilter, filterKey, parseFilterKey, type FilterSpec, type Predicate } from '../model/filter';
 import { decodeReceiptHandle, encodeMessageId, encodeReceiptHandle, hash32, IdKind, logMessageId, receiptHandleEncoder } from '../model/ids';
-import type { BrokerControl } from '../model/frames';
+import type { BrokerControl, ClientFrame } from '../model/frames';
 import { LIMITS } from '../model/limits';
 import { deliveredEncoder, NO_DELIVERY, presentMessage, type Delivery } from '../model/delivered';
 import { joinPacked, type Outgoing, type PackedRecords, type Rec } from '../model/message';
@@ -23,6 +23,7 @@ import { Trace, type TraceItem, type TraceType } from '../storage/trace';
 import { PendingState, Schedule } from '../storage/schedule';
 import { Transactions, TxState, type TxOpts } from '../storage/transactions';
 import { BROKER_MIGRATIONS, migrate } from '../storage/schema';
+import { errorFrame, readClientFrame } from '../worker/client-frames';
 import { broker, dlqTopicName, nameServer, type QueueRoute } from './names';
 
 export interface Produced { messageId: string; queueId: number; queueOffset: number | null; duplicate?: true }
@@ -42,14 +43,24 @@ export interface QueueGroupStatus {
 
 export interface PullConsumer { consumerId: string; lastSeen: number }
 
-/** What a relay asks for when it opens a queue's push socket (src/routes/push.ts). */
+/**
+ * What the push route asks for when it opens a queue's push socket (src/routes/push.ts).
+ * `budget` (the client's maxInflight): the socket is the client's own, served here end to end (a
+ * topic of one queue); without it, the socket is a relay's upstream and the relay grants credit.
+ */
 export interface PushSubscription {
   route: QueueRoute; group: GroupConfig; key: string; consumerId: string; filter: FilterSpec | null; connId: string;
+  budget?: number;
 }
 
-/** Kept on each hibernatable socket (≤ 2 KB): all a woken object needs to serve it. */
+/**
+ * Kept on each hibernatable socket (≤ 2 KB): all a woken object needs to serve it. A relay's
+ * socket has `credit` (granted by the relay) and `hungry` (said so once); a client's own socket has
+ * `budget`, and its credit is the budget less the handles out on it (`outOf`).
+ */
 interface SocketState {
   connId: string; key: string; group: string; consumerId: string; connectedAt: number; credit: number; hungry: boolean;
+  budget?: number;
 }
 
 export interface PushConsumer { consumerId: string; connectedAt: number }
@@ -90,6 +101,8 @@ export class Broker extends DurableObject<Env> {
   private waiters = new Set<Waiter>();
   private filters = new Map<string, Predicate>();
   private socketFilters = new Map<string, Predicate>();
+  /** receipt handles pushed and not yet acked or nacked, per client socket served here (`outOf`) */
+  private out = new Map<string, Set<string>>();
   private pullConsumers = new Map<string, Map<string, number>>();
   private flushing: Promise<void> | null = null;
   /** check-backs being asked, by transaction id (they run beside the alarm, not in it) */
@@ -924,7 +937,10 @@ export class Broker extends DurableObject<Env> {
 
   // ---- push over hibernatable WebSockets ---------------------------------------------------
 
-  /** A relay opens one socket per queue (src/worker/relay.ts); it is accepted hibernatable. */
+  /**
+   * A push socket, accepted hibernatable: a relay's upstream (src/worker/relay.ts, one per queue of
+   * the topic), or, for a topic of one queue, the client's own socket (`sub.budget`).
+   */
   async fetch(req: Request): Promise<Response> {
     if ((req.headers.get('Upgrade') ?? '').toLowerCase() !== 'websocket') return new Response('expected a WebSocket', { status: 426 });
     const sub = JSON.parse(req.headers.get('X-Edgemq-Sub') ?? 'null') as PushSubscription | null;
@@ -942,13 +958,19 @@ export class Broker extends DurableObject<Env> {
     const st: SocketState = {
       connId: sub.connId, key: sub.key, group: sub.group.name, consumerId: sub.consumerId,
       connectedAt: Date.now(), credit: 0, hungry: false,
+      ...(sub.budget !== undefined ? { budget: sub.budget } : {}),
     };
     ws.serializeAttachment(st);
+    if (st.budget !== undefined) {
+      this.out.set(st.connId, new Set());
+      setTimeout(() => this.pump(), 0); // its credit is there from the start: once the 101 is on its way
+    }
     return new Response(null, { status: 101, webSocket: pair[0] });
   }
 
   async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     const st = ws.deserializeAttachment() as SocketState;
+    if (st.budget !== undefined) return this.fromClient(ws, st, data);
     let f: BrokerControl;
     try { f = JSON.parse(typeof data === 'string' ? data : new TextDecoder().decode(data)); } catch { return; }
     if (f.type === 'credit') {
@@ -974,7 +996,45 @@ export class Broker extends DurableObject<Env> {
     this.pump();
   }
 
-  private settleFrame(ws: WebSocket, st: SocketState, f: Extract<BrokerControl, { type: 'ack' | 'nack' }>): void {
+  /**
+   * A frame from a client socket served here, checked as the relay checks it: an ack or a nack
+   * frees one credit per handle out on this socket (a handle acked twice, or not this socket's,
+   * frees none), at once, while the acks themselves wait for the next flush like a relay's.
+   */
+  private fromClient(ws: WebSocket, st: SocketState, data: string | ArrayBuffer): void {
+    let f: ClientFrame;
+    try { f = readClientFrame(data); } catch (e) {
+      try { ws.send(errorFrame(e)); } catch { /* the socket closed meanwhile */ }
+      return;
+    }
+    const out = this.outOf(st);
+    let freed = 0;
+    for (const h of f.receiptHandles) if (out.delete(h)) freed++;
+    this.settleFrame(ws, st, f);
+    if (freed) this.pump(); // after the acks: pump sees them
+  }
+
+  /**
+   * The receipt handles out on a client socket served here. Kept in memory; after the object was
+   * evicted while the socket hibernated, read again from the socket's leases (a lease that ran out
+   * meanwhile no longer holds its credit).
+   */
+  private outOf(st: SocketState): Set<string> {
+    let out = this.out.get(st.connId);
+    if (out) return out;
+    out = new Set();
+    const r = this.route;
+    if (r) {
+      for (const l of this.txn(() => this.consume.leasesOf(st.connId))) {
+        const handle = receiptHandleEncoder(r.topic.incarnation, r.queueId, hash32(l.grp), l.id);
+        for (const [off, attempt] of l.items) out.add(handle(off, attempt));
+      }
+    }
+    this.out.set(st.connId, out);
+    return out;
+  }
+
+  private settleFrame(ws: WebSocket, st: SocketState, f: ClientFrame): void {
     const cfg = this.consume.configOf(st.key);
     if (!cfg || !this.route) return;
     const group = { ...cfg, name: st.group } as GroupConfig;
@@ -1054,6 +1114,7 @@ export class Broker extends DurableObject<Env> {
     if (!st) return;
     this.flushAcks(); // what it acked is done, not returned
     ws.serializeAttachment(null);
+    this.out.delete(st.connId);
     this.txn(() => {
       this.returnLeases(st.connId, Date.now());
       this.sql.exec('DELETE FROM push_filters WHERE conn = ?', st.connId);
@@ -1084,7 +1145,8 @@ export class Broker extends DurableObject<Env> {
   /**
    * Pushes what is available to the sockets that have credit, taking turns so that the
    * consumers of a group share the messages (RocketMQ 5's message-level load balancing).
-   * A socket out of credit with more to send says so once (`hungry`), and the relay grants more.
+   * A relay's socket out of credit with more to send says so once (`hungry`), and the relay grants
+   * more; a client's own socket gets credit back as its acks come.
    */
   private pump(): void {
     if (this.pumping || !this.route) return;
@@ -1099,23 +1161,31 @@ export class Broker extends DurableObject<Env> {
         const ws = sockets[(turn + i) % sockets.length];
         const st = ws.deserializeAttachment() as SocketState | null;
         if (!st) continue;
-        if (st.credit > 0 && this.available(st.key, now)) {
+        const out = st.budget === undefined ? null : this.outOf(st);
+        let credit = out ? st.budget! - out.size : st.credit;
+        if (credit > 0 && this.available(st.key, now)) {
           const cfg = this.consume.configOf(st.key);
           if (!cfg) continue;
           const pred = this.socketFilter(st.connId);
           const before = this.consume.nextOf(st.key);
-          const batch = this.txn(() => this.deliver(st.key, st.credit, pred, cfg.invisibleMs, st.connId, now, st.consumerId, true));
+          const batch = this.txn(() => this.deliver(st.key, credit, pred, cfg.invisibleMs, st.connId, now, st.consumerId, true));
           if (batch.handles.length) {
-            // the handles on a first line, so that the relay forwards the big frame without parsing it
-            ws.send(`${JSON.stringify({ type: 'handles', h: batch.handles })}\n{"type":"messages","messages":[${batch.text}]}`);
-            st.credit -= batch.handles.length;
-            ws.serializeAttachment(st);
+            credit -= batch.handles.length;
+            if (out) {
+              for (const h of batch.handles) out.add(h);
+              ws.send(`{"type":"messages","messages":[${batch.text}]}`);
+            } else {
+              // the handles on a first line, so that the relay forwards the big frame without parsing it
+              ws.send(`${JSON.stringify({ type: 'handles', h: batch.handles })}\n{"type":"messages","messages":[${batch.text}]}`);
+              st.credit = credit;
+              ws.serializeAttachment(st);
+            }
           }
           // deliver scans a bounded stretch of the log: after a long run of filtered-out or held
           // messages it stops with credit left and more to read; go on in another turn (it moved on)
-          if (st.credit > 0 && this.consume.nextOf(st.key) > before && this.available(st.key, now)) more = true;
+          if (credit > 0 && this.consume.nextOf(st.key) > before && this.available(st.key, now)) more = true;
         }
-        if (st.credit === 0 && !st.hungry && this.available(st.key, now)) {
+        if (!out && st.credit === 0 && !st.hungry && this.available(st.key, now)) {
           st.hungry = true;
           ws.serializeAttachment(st);
           ws.send('{"type":"hungry"}');

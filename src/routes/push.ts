@@ -1,4 +1,4 @@
-/** Push over WebSocket: a topic-level subscription relayed to every queue's Broker. */
+/** Push over WebSocket: a topic-level subscription, served by the Broker of a 1-queue topic, else relayed to every queue's Broker. */
 import { z } from '@hono/zod-openapi';
 import { ApiError, unwrap } from '../model/errors';
 import { compileFilter, filterKey, type FilterSpec } from '../model/filter';
@@ -21,7 +21,8 @@ const Query = z.object({
   token: z.string().optional(),
 });
 
-async function openUpstream(env: Env, t: TopicRoute, q: number, sub: Omit<PushSubscription, 'route'>): Promise<WebSocket> {
+/** Opens queue `q`'s push socket at its Broker (the 101 response, not yet accepted). */
+async function openAtBroker(env: Env, t: TopicRoute, q: number, sub: Omit<PushSubscription, 'route'>): Promise<WebSocket> {
   const res = await broker(env, t, q).fetch('https://broker/ws', {
     headers: { Upgrade: 'websocket', 'X-Edgemq-Sub': JSON.stringify({ ...sub, route: { topic: t, queueId: q } }) },
   });
@@ -29,8 +30,13 @@ async function openUpstream(env: Env, t: TopicRoute, q: number, sub: Omit<PushSu
     const body = await res.json().catch(() => null) as { error?: { code: string; message: string } } | null;
     unwrap({ failure: body?.error ?? { code: 'INTERNAL' as const, message: `queue ${q} refused the subscription` } } as never);
   }
-  res.webSocket!.accept();
   return res.webSocket!;
+}
+
+async function openUpstream(env: Env, t: TopicRoute, q: number, sub: Omit<PushSubscription, 'route'>): Promise<WebSocket> {
+  const ws = await openAtBroker(env, t, q, sub);
+  ws.accept();
+  return ws;
 }
 
 export function pushRoutes(app: App) {
@@ -57,6 +63,12 @@ export function pushRoutes(app: App) {
     const consumerId = query.consumerId ?? `anon-${crypto.randomUUID().slice(0, 8)}`;
     await subscribe(c.env, group.name, topic.name, spec === null ? null : filterKey(spec));
     const sub = { group, key: ref.key, consumerId, filter: spec, connId: `ws:${crypto.randomUUID()}` };
+    // a topic of one queue: the client's socket ends at that queue's Broker, which keeps its credit
+    // (no relay hop, and an idle subscription hibernates whole); else a relay joins the queues
+    if (topic.queues === 1) {
+      const ws = await openAtBroker(c.env, topic, 0, { ...sub, budget: query.maxInflight });
+      return new Response(null, { status: 101, webSocket: ws });
+    }
     const opened = await Promise.allSettled(Array.from({ length: topic.queues }, (_, q) => openUpstream(c.env, topic, q, sub)));
     const failed = opened.find((r) => r.status === 'rejected');
     if (failed) {

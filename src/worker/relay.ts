@@ -9,19 +9,15 @@
  * broker is hungry and no credit is free, the relay reclaims the unused credit of the brokers that
  * are not (an idle queue must not keep the budget from a busy one).
  */
-import { ApiError } from '../model/errors';
 import { decodeReceiptHandle } from '../model/ids';
-import { ClientFrame, HANDLES_PREFIX, plainAck } from '../model/frames';
-import { LIMITS } from '../model/limits';
+import { HANDLES_PREFIX } from '../model/frames';
+import { errorFrame, readClientFrame } from './client-frames';
 import type { TopicRoute } from '../objects/names';
-import { describeIssues, deeperThan } from './validate';
 
 export interface Upstream {
   ws: WebSocket;
   granted: number;
 }
-
-const MAX_FRAME_BYTES = LIMITS.controlRequestBytesMax;
 
 export class Relay {
   private inflight = new Map<string, number>(); // receipt handle -> queueId
@@ -133,18 +129,7 @@ export class Relay {
 
   private fromClient(data: unknown): void {
     try {
-      if (typeof data !== 'string') throw new ApiError('BAD_REQUEST', 'frames are JSON text, not binary');
-      if (data.length > MAX_FRAME_BYTES) throw new ApiError('BAD_REQUEST', `a frame is at most ${MAX_FRAME_BYTES} bytes`);
-      let v: unknown;
-      try { v = JSON.parse(data); } catch { throw new ApiError('BAD_REQUEST', 'the frame is not valid JSON'); }
-      let f: ClientFrame;
-      if (plainAck(v)) f = v;
-      else {
-        if (deeperThan(v, 8)) throw new ApiError('BAD_REQUEST', 'the frame is nested too deeply');
-        const r = ClientFrame.safeParse(v);
-        if (!r.success) throw new ApiError('BAD_REQUEST', `bad frame: ${describeIssues(r.error)}; send {"type":"ack"|"nack","receiptHandles":[...]}`);
-        f = r.data;
-      }
+      const f = readClientFrame(data);
       const byQueue = new Map<number, string[]>();
       const bad: string[] = [];
       const from = new Map<number, number>();
@@ -174,8 +159,7 @@ export class Relay {
       for (const [q, n] of grants) this.up[q].ws.send(JSON.stringify({ type: 'credit', n }));
       if (bad.length) this.error('INVALID_RECEIPT_HANDLE', `${bad.length} receipt handle(s) are not of this topic: ${bad.slice(0, 3).join(', ')}`);
     } catch (e) {
-      if (e instanceof ApiError) this.error(e.code, e.message);
-      else this.error('INTERNAL', 'the frame could not be handled');
+      if (!this.closed) this.client.send(errorFrame(e));
     }
   }
 

@@ -44,4 +44,32 @@ describe('hibernation', () => {
     expect(c.messages.map((m) => m.body)[0]).toBe('before');
     expect(c.closeCode).toBeNull();
   }, 60_000);
+
+  it('a woken Broker still counts the messages out on the socket against maxInflight', async () => {
+    const topic = uniq('hib-credit');
+    const g = uniq('g');
+    await api.createTopic(topic, { queues: 1 }); // one queue: the socket's credit is kept by its Broker
+    await api.putGroup(g, { invisibleMs: 300_000 });
+    const c = await connect(topic, g, { maxInflight: 2 }, 'holder');
+    await api.produce(topic, { body: 'held' });
+    await c.untilCount(1);
+    const first = await instanceStartedAt(topic);
+    let evicted = false;
+    for (let i = 0; i < 3 && !evicted; i++) {
+      await sleep(12_000);
+      evicted = (await instanceStartedAt(topic)) > first;
+    }
+    expect(evicted).toBe(true);
+
+    // 'held' is still out: of a budget of 2, one is left
+    await api.produce(topic, { messages: [{ body: 'a' }, { body: 'b' }] });
+    await c.untilCount(2);
+    await sleep(800);
+    expect(c.messages.map((m) => m.body)).toEqual(['held', 'a']);
+    c.ack(c.messages.slice(0, 1));
+    await c.untilCount(3);
+    expect(c.messages.map((m) => m.body)).toEqual(['held', 'a', 'b']);
+    expect(c.peak).toBe(2);
+    expect(c.open).toBe(true);
+  }, 60_000);
 });
