@@ -24,6 +24,9 @@ export type Taken = (Delivery & { grp: string }) | 'EXPIRED' | 'INVALID';
 
 export interface GroupQueueState { consumerOffset: number; inflight: number; retrying: number; next: number }
 
+/** deliveries held in the lease cache: ~a few MB at most, well inside a Worker's 128 MB */
+export const LEASE_CACHE_ITEMS = 50_000;
+
 export class ConsumeState {
   private leaseSeq: number;
   /**
@@ -54,6 +57,13 @@ export class ConsumeState {
    */
   private behindLeases = new Map<number, Lease>();
   private behindNext = new Set<string>();
+  /**
+   * Leases as stored, by id: those this instance wrote or read, so that the ack of a receive
+   * reads no row back. The same objects that `take` changes and `saveLease` writes; dropped with
+   * their rows, and all by `resync`. At most LEASE_CACHE_ITEMS deliveries (oldest leases go first).
+   */
+  private leaseCache = new Map<number, { l: Lease; n: number }>(); // n: its deliveries when cached
+  private leaseCacheItems = 0;
 
   constructor(private sql: SqlStorage) {
     // Lease ids only grow (a superseded handle must never match a newer lease): seeded from the
@@ -70,6 +80,7 @@ export class ConsumeState {
   resync(): void {
     this.behindLeases.clear(); // a rolled-back transaction may have written them: deliver again
     this.behindNext.clear();
+    this.uncacheLeases();
     this.nextCache.clear();
     this.configCache.clear();
     this.ensured.clear();
@@ -203,21 +214,52 @@ export class ConsumeState {
   private insertLease(l: Lease): void {
     this.sql.exec('INSERT INTO leases (id, grp, deadline, min_off, consumer, items) VALUES (?, ?, ?, ?, ?, ?)',
       l.id, l.grp, l.deadline, Math.min(...l.items.map((i) => i[0])), l.consumer, JSON.stringify(l.items));
+    this.cacheLease(l);
   }
 
   private loadLease(id: number): Lease | null {
-    const b = this.behindLeases.get(id);
-    if (b) return b;
+    const known = this.behindLeases.get(id) ?? this.leaseCache.get(id)?.l;
+    if (known) return known;
     const r = this.sql.exec<{ grp: string; deadline: number; consumer: string | null; items: string }>(
       'SELECT grp, deadline, consumer, items FROM leases WHERE id = ?', id).toArray()[0];
-    return r ? { grp: r.grp, id, deadline: r.deadline, consumer: r.consumer, items: JSON.parse(r.items) } : null;
+    if (!r) return null;
+    const l: Lease = { grp: r.grp, id, deadline: r.deadline, consumer: r.consumer, items: JSON.parse(r.items) };
+    this.cacheLease(l);
+    return l;
   }
 
   private saveLease(l: Lease): void {
     if (this.behindLeases.has(l.id)) { if (l.items.length === 0) this.behindLeases.delete(l.id); return; } // never written
-    if (l.items.length === 0) this.sql.exec('DELETE FROM leases WHERE id = ?', l.id);
-    else this.sql.exec('UPDATE leases SET items = ?, min_off = ? WHERE id = ?',
-      JSON.stringify(l.items), Math.min(...l.items.map((i) => i[0])), l.id);
+    if (l.items.length === 0) {
+      this.sql.exec('DELETE FROM leases WHERE id = ?', l.id);
+      this.uncacheLease(l.id);
+    } else {
+      this.sql.exec('UPDATE leases SET items = ?, min_off = ? WHERE id = ?',
+        JSON.stringify(l.items), Math.min(...l.items.map((i) => i[0])), l.id);
+    }
+  }
+
+  /** Counted by its deliveries when cached (an upper bound after that: `take` only removes). */
+  private cacheLease(l: Lease): void {
+    this.uncacheLease(l.id);
+    this.leaseCache.set(l.id, { l, n: l.items.length });
+    this.leaseCacheItems += l.items.length;
+    for (const [id] of this.leaseCache) {
+      if (this.leaseCacheItems <= LEASE_CACHE_ITEMS) break;
+      this.uncacheLease(id);
+    }
+  }
+
+  private uncacheLease(id: number): void {
+    const c = this.leaseCache.get(id);
+    if (!c) return;
+    this.leaseCache.delete(id);
+    this.leaseCacheItems -= c.n;
+  }
+
+  private uncacheLeases(): void {
+    this.leaseCache.clear();
+    this.leaseCacheItems = 0;
   }
 
   /**
@@ -301,6 +343,7 @@ export class ConsumeState {
   deleteLease(id: number): void {
     if (this.behindLeases.delete(id)) return;
     this.sql.exec('DELETE FROM leases WHERE id = ?', id);
+    this.uncacheLease(id);
   }
 
   /** Dead letters waiting to be moved, oldest first. */

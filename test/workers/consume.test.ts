@@ -2,7 +2,7 @@
 import { env, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { CUSTOMIZED_BACKOFF_MS } from '../../src/model/limits';
-import { ConsumeState, type ConsumeConfig } from '../../src/storage/consume';
+import { ConsumeState, LEASE_CACHE_ITEMS, type ConsumeConfig } from '../../src/storage/consume';
 
 type Ctx = { sql: SqlStorage; cs: ConsumeState };
 
@@ -137,6 +137,41 @@ describe('leases and take (ack)', () => {
       expect(cs.state('a')!.inflight).toBe(1);
       expect(cs.take(mine('a'), [{ leaseId: id, off: 0, attempt: 1 }], NOW)).toEqual([{ grp: 'a', off: 0, attempt: 1 }]);
     });
+  });
+
+  it('an ack reads no lease row that this instance wrote or read; a resync, a delete and the cap send it back to storage', async () => {
+    await withState(({ sql }) => {
+      let statements: string[] = [];
+      const counted = new ConsumeState(new Proxy(sql, {
+        get: (t, k) => (k === 'exec' ? (q: string, ...a: unknown[]) => { statements.push(q); return t.exec(q, ...a); } : Reflect.get(t, k)),
+      }));
+      const reads = (fn: () => unknown) => { statements = []; fn(); return statements.filter((q) => q.startsWith('SELECT') && q.includes('FROM leases WHERE id')).length; };
+      const ok = (off: number, attempt = 1) => ({ grp: 'g', off, attempt });
+      counted.ensureGroup('g', () => 0, CUSTOM);
+      const id = counted.lease('g', [[0, 1], [1, 1], [2, 1]], NOW + 1000, 'c1');
+      expect(reads(() => expect(counted.take(mine('g'), [{ leaseId: id, off: 0, attempt: 1 }], NOW)).toEqual([ok(0)]))).toBe(0);
+      expect(JSON.parse(sql.exec<{ items: string }>('SELECT items FROM leases WHERE id = ?', id).one().items)).toEqual([[1, 1], [2, 1]]);
+      // a lease written before this instance (by an earlier one) is read once, then known
+      const other = id + 1e6;
+      sql.exec('INSERT INTO leases (id, grp, deadline, min_off, consumer, items) VALUES (?, ?, ?, ?, ?, ?)', other, 'g', NOW + 1000, 3, null, '[[3,1]]');
+      expect(reads(() => expect(counted.take(mine('g'), [{ leaseId: other, off: 3, attempt: 2 }], NOW)).toEqual(['EXPIRED']))).toBe(1);
+      expect(reads(() => expect(counted.take(mine('g'), [{ leaseId: other, off: 3, attempt: 1 }], NOW)).toEqual([ok(3)]))).toBe(0);
+      // after a resync (as after a rolled-back transaction) storage is read again, with what changed there
+      sql.exec('UPDATE leases SET items = ? WHERE id = ?', '[[2,1]]', id);
+      counted.resync();
+      expect(reads(() => expect(counted.take(mine('g'), [{ leaseId: id, off: 1, attempt: 1 }], NOW)).toEqual(['EXPIRED']))).toBe(1);
+      // the last delivery taken deletes the row, and the lease is gone from memory too
+      expect(reads(() => expect(counted.take(mine('g'), [{ leaseId: id, off: 2, attempt: 1 }], NOW)).toEqual([ok(2)]))).toBe(0);
+      expect(sql.exec('SELECT 1 FROM leases').toArray()).toHaveLength(0);
+      expect(reads(() => expect(counted.take(mine('g'), [{ leaseId: id, off: 2, attempt: 1 }], NOW)).toEqual(['EXPIRED']))).toBe(1);
+      // the cap: the oldest leases are forgotten first, and read from storage when acked
+      const per = 1000;
+      const ids = Array.from({ length: LEASE_CACHE_ITEMS / per + 1 }, (_, i) =>
+        counted.lease('g', Array.from({ length: per }, (_, k): [number, number] => [10 + i * per + k, 1]), NOW + 1000, null));
+      expect(reads(() => expect(counted.take(mine('g'), [{ leaseId: ids[0], off: 10, attempt: 1 }], NOW)).toEqual([ok(10)]))).toBe(1);
+      expect(reads(() => expect(counted.take(mine('g'), [{ leaseId: ids.at(-1)!, off: 10 + (ids.length - 1) * per, attempt: 1 }], NOW))
+        .toEqual([ok(10 + (ids.length - 1) * per)]))).toBe(0);
+    }, 't/0/lease-cache');
   });
 
   it('hands out lease ids that only grow, also across instances', async () => {
