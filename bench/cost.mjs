@@ -75,8 +75,8 @@ export async function runCost({ url, opts: o, log }) {
       e.n += x.n; e.rowsRead += x.rowsRead; e.rowsWritten += x.rowsWritten;
       byStatement.set(x.sql, e);
     }
-    const b = r.json.brokers.reduce((a, x) => ({ statements: a.statements + x.statements, rowsRead: a.rowsRead + x.rowsRead, rowsWritten: a.rowsWritten + x.rowsWritten, databaseSize: a.databaseSize + x.databaseSize }),
-      { statements: 0, rowsRead: 0, rowsWritten: 0, databaseSize: 0 });
+    const b = r.json.brokers.reduce((a, x) => ({ statements: a.statements + x.statements, rowsRead: a.rowsRead + x.rowsRead, rowsWritten: a.rowsWritten + x.rowsWritten, databaseSize: a.databaseSize + x.databaseSize, brokerWsMessagesIn: a.brokerWsMessagesIn + x.wsMessagesIn }),
+      { statements: 0, rowsRead: 0, rowsWritten: 0, databaseSize: 0, brokerWsMessagesIn: 0 });
     return { ...b, ...r.json.worker, byStatement, at: performance.now() };
   }
   const diff = (a, b, messages, extra = {}) => {
@@ -94,7 +94,7 @@ export async function runCost({ url, opts: o, log }) {
       if (x.n > 0) stmts.push({ sql, perMessage: { n: round(x.n / messages, 4), rowsWritten: round(x.rowsWritten / messages, 4), rowsRead: round(x.rowsRead / messages, 4) } });
     }
     stmts.sort((x, y) => y.perMessage.rowsWritten - x.perMessage.rowsWritten || y.perMessage.rowsRead - x.perMessage.rowsRead);
-    return { messages, total: d, perMessage: per, wsCounting: b.wsCounting, statements: stmts.slice(0, 12), ...extra };
+    return { messages, total: d, perMessage: per, statements: stmts.slice(0, 12), ...extra };
   };
   async function freshTopic(name, extra = {}) {
     await admin.request('POST', '/v1/topics', { name, queues: 1, ...extra });
@@ -379,7 +379,6 @@ export function costMarkdown(r) {
     '',
     '- Not included: Workers CPU time, storage ($/GB-month; DB bytes per message above, kept for the retention period), the included monthly allowances, and egress. ' +
       'Duration assumes the object is active only while it works; at a steady R msg/s a busy queue costs 0.125/R GB-s per message, so it is only significant for queues that are busy at a low rate.',
-    `- DO requests = RPC calls + fetches the Worker made on Broker/NameServer stubs + WebSocket messages sent to Brokers / ${P.wsMessagesPerRequest}; alarms and object-to-object calls are not counted (none per message in these flows).` +
-      (f.push.wsCounting === false ? ' **WebSocket messages could not be counted in this run.**' : ''),
+    `- DO requests = RPC calls + fetches the Worker made on Broker/NameServer stubs + WebSocket messages the Brokers received (counted by each Broker: a client's on a 1-queue topic, a relay's on others) / ${P.wsMessagesPerRequest}; alarms and object-to-object calls are not counted (none per message in these flows).`,
   ].join('\n');
 }

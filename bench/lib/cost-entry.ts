@@ -7,9 +7,10 @@
  *                                   rowsWritten, databaseSize }] } (the Broker's costCounters())
  *
  * Counted in this isolate (wrangler dev runs one): requests into the Worker, and what the Worker
- * sends to Durable Objects: RPC calls and fetches on stubs (billed as one DO request each) and
- * WebSocket messages sent to a Broker (billed as 1/20 of a request each). Not seen here: alarms and
- * calls one object makes to another (neither happens per message in the measured flows).
+ * sends to Durable Objects: RPC calls and fetches on stubs (billed as one DO request each). The
+ * WebSocket messages a Broker receives (billed as 1/20 of a request each: a relay's, or a client's
+ * on a socket that ends at the Broker) are counted by the Broker (`costCounters`). Not seen here:
+ * alarms and calls one object makes to another (neither happens per message in the measured flows).
  */
 import app, { Broker, NameServer } from '../src/index';
 import { broker, nameServer } from '../src/objects/names';
@@ -18,8 +19,7 @@ import type { Env } from '../src/env';
 export { Broker, NameServer };
 
 const counts = {
-  workerRequests: 0, brokerRpc: 0, brokerFetch: 0, brokerWsMessagesIn: 0, nameServerRpc: 0,
-  wsCounting: true, since: Date.now(),
+  workerRequests: 0, brokerRpc: 0, brokerFetch: 0, nameServerRpc: 0, since: Date.now(),
 };
 type Kind = 'broker' | 'nameServer';
 
@@ -34,15 +34,7 @@ function wrapStub(stub: DurableObjectStub, kind: Kind): DurableObjectStub {
       if (prop === 'fetch') {
         return async (...a: Parameters<DurableObjectStub['fetch']>) => {
           if (kind === 'broker') counts.brokerFetch++; else counts.nameServerRpc++;
-          const res = await target.fetch(...a);
-          const ws = res.webSocket;
-          if (ws && kind === 'broker') {
-            try {
-              const send = ws.send.bind(ws);
-              ws.send = (d: string | ArrayBuffer | ArrayBufferView) => { counts.brokerWsMessagesIn++; send(d); };
-            } catch { counts.wsCounting = false; }
-          }
-          return res;
+          return target.fetch(...a);
         };
       }
       if (typeof prop === 'string' && prop !== 'then' && typeof v === 'function') {

@@ -129,6 +129,8 @@ export class Broker extends DurableObject<Env> {
 
   /** SQL work of this object since it started, as billed (cursor.rowsRead/rowsWritten): bench/cost.mjs */
   private readonly sqlCost = { statements: 0, rowsRead: 0, rowsWritten: 0 };
+  /** WebSocket messages received (billed as 1/20 of a request each), for costCounters */
+  private wsMessagesIn = 0;
   private sqlOpen: [SqlStorageCursor<Record<string, SqlStorageValue>>, string][] = [];
   private readonly sqlByStatement = new Map<string, { n: number; rowsRead: number; rowsWritten: number }>();
 
@@ -206,12 +208,12 @@ export class Broker extends DurableObject<Env> {
     } as SqlStorage;
   }
 
-  /** Debug (bench/cost.mjs): SQL statements and rows read/written since this object started, and its database size. */
+  /** Debug (bench/cost.mjs): SQL statements, rows read/written and WebSocket messages received since this object started, and its database size. */
   async costCounters() {
     this.flushTrace(); // the rows of the flow just measured
     this.foldSqlCost();
     const byStatement = [...this.sqlByStatement].map(([sql, c]) => ({ sql: sql.replace(/\s+/g, ' ').trim().slice(0, 120), ...c }));
-    return { ...this.sqlCost, databaseSize: this.ctx.storage.sql.databaseSize, startedAt: this.startedAt, byStatement };
+    return { ...this.sqlCost, wsMessagesIn: this.wsMessagesIn, databaseSize: this.ctx.storage.sql.databaseSize, startedAt: this.startedAt, byStatement };
   }
   private foldSqlCost(): void {
     for (const [c, q] of this.sqlOpen) {
@@ -969,6 +971,7 @@ export class Broker extends DurableObject<Env> {
   }
 
   async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
+    this.wsMessagesIn++;
     const st = ws.deserializeAttachment() as SocketState;
     if (st.budget !== undefined) return this.fromClient(ws, st, data);
     let f: BrokerControl;
