@@ -38,6 +38,7 @@ import WebSocket from 'ws';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeClient } from './lib/http.mjs';
@@ -301,6 +302,9 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
         await sleep(300);
         const meter = cpuMeter(serverCpu);
         probe = startJitterProbe();
+        // the client's own event loop: a stall here (its GC, say) delays what it timestamps
+        const loop = monitorEventLoopDelay({ resolution: 1 });
+        loop.enable();
         const t0 = performance.now();
         let failed = null;
         await withTimeout(openLoop({
@@ -327,6 +331,8 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
         const drainMs = performance.now() - t0;
         const cpu = meter();
         const jitter = await probe.stop();
+        loop.disable();
+        const clientLoop = { p99: round(loop.percentile(99) / 1e6, 2), max: round(loop.max / 1e6, 2) };
         const s = Float64Array.from(e2e.filter((x) => !Number.isNaN(x))).sort(), a = Float64Array.from(pubAck.filter((x) => !Number.isNaN(x))).sort();
         const r2 = (x) => round(x, 2);
         const ms = (xs) => { const v = Float64Array.from(xs.filter((x) => !Number.isNaN(x))).sort(); return { p50: pct(v, 50), p99: pct(v, 99), max: v[v.length - 1] }; };
@@ -339,7 +345,7 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
           e2e: { p50: r2(pct(s, 50)), p90: r2(pct(s, 90)), p99: r2(pct(s, 99)), max: r2(s[s.length - 1]) },
           pubAck: { p50: r2(pct(a, 50)), p90: r2(pct(a, 90)), p99: r2(pct(a, 99)), max: r2(a[a.length - 1]) },
           // how late a separate idle process woke from 1-ms sleeps meanwhile: the machine's own floor
-          jitter, via, cpu, load1: round(os.loadavg()[0], 2), ...(stream ? { frames: stream.stats.frames } : {}),
+          jitter, clientLoop, via, cpu, load1: round(os.loadavg()[0], 2), ...(stream ? { frames: stream.stats.frames } : {}),
         };
       } finally { await probe?.stop(); await closeWs(ws); await ch?.close(); await stream?.close(); }
     }
@@ -394,7 +400,7 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
         x.quietWait = q;
         r[name] = x;
         const c = x.cpu;
-        log(`    ${who} run ${run} ${name.padEnd(14)} ` + (x.msgPerSec !== undefined ? `${fmt(x.msgPerSec).padStart(7)}/s` : x.answer ? `refused sends answered p50 ${fmt(x.answer.p50, 2)} p99 ${fmt(x.answer.p99, 2)} ms` : `e2e p50 ${fmt(x.e2e.p50, 2)} p99 ${fmt(x.e2e.p99, 2)} ms, publish→ack p50 ${fmt(x.pubAck.p50, 2)} p99 ${fmt(x.pubAck.p99, 2)} ms, offered ${fmt(x.achievedRate)}/s, served ${fmt(x.servedRate)}/s, missing ${x.missing}, machine wake-up late p99 ${fmt(x.jitter?.p99, 2)} ms`) +
+        log(`    ${who} run ${run} ${name.padEnd(14)} ` + (x.msgPerSec !== undefined ? `${fmt(x.msgPerSec).padStart(7)}/s` : x.answer ? `refused sends answered p50 ${fmt(x.answer.p50, 2)} p99 ${fmt(x.answer.p99, 2)} ms` : `e2e p50 ${fmt(x.e2e.p50, 2)} p99 ${fmt(x.e2e.p99, 2)} ms, publish→ack p50 ${fmt(x.pubAck.p50, 2)} p99 ${fmt(x.pubAck.p99, 2)} ms, offered ${fmt(x.achievedRate)}/s, served ${fmt(x.servedRate)}/s, missing ${x.missing}, machine wake-up late p99 ${fmt(x.jitter?.p99, 2)} ms, client loop delay p99 ${fmt(x.clientLoop?.p99, 2)} max ${fmt(x.clientLoop?.max, 1)} ms`) +
           `  cores client ${fmt(c.clientCpuCores, 2)} server ${fmt(c.serverCpuCores, 2)} other ${fmt(c.otherCpuCores, 2)}` + (x.serverCpuUsPerMsg != null ? `  server ${fmt(x.serverCpuUsPerMsg, 1)} µs/msg` : ''));
       };
       await step('produceBatch', () => produceBatched(topic, o.compareN));
