@@ -23,6 +23,7 @@ import { Trace, type TraceItem, type TraceType } from '../storage/trace';
 import { PendingState, Schedule } from '../storage/schedule';
 import { Transactions, TxState, type TxOpts } from '../storage/transactions';
 import { BROKER_MIGRATIONS, migrate } from '../storage/schema';
+import { SqlCost } from '../storage/sql-cost';
 import { errorFrame, readClientFrame } from '../worker/client-frames';
 import { broker, dlqTopicName, nameServer, type QueueRoute } from './names';
 
@@ -127,18 +128,17 @@ export class Broker extends DurableObject<Env> {
   private appendTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly ackFlushMs: number;
 
-  /** SQL work of this object since it started, as billed (cursor.rowsRead/rowsWritten): bench/cost.mjs */
-  private readonly sqlCost = { statements: 0, rowsRead: 0, rowsWritten: 0 };
+  /** SQL work of this object since it started, as billed: bench/cost.mjs */
+  private readonly sqlCost: SqlCost;
   /** WebSocket messages received (billed as 1/20 of a request each), for costCounters */
   private wsMessagesIn = 0;
-  private sqlOpen: [SqlStorageCursor<Record<string, SqlStorageValue>>, string][] = [];
-  private readonly sqlByStatement = new Map<string, { n: number; rowsRead: number; rowsWritten: number }>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     const ms = Number(env.PUSH_ACK_FLUSH_MS);
     this.ackFlushMs = Number.isFinite(ms) && ms >= 0 ? ms : ACK_FLUSH_MS;
-    this.sql = this.countingSql(ctx.storage.sql);
+    this.sqlCost = new SqlCost(ctx.storage.sql);
+    this.sql = this.sqlCost.sql;
     ctx.blockConcurrencyWhile(async () => {
       migrate(this.sql, BROKER_MIGRATIONS, (fn) => ctx.storage.transactionSync(fn));
       const meta = { get: (k: string) => this.getMeta(k), set: (k: string, v: string) => this.setMeta(k, v) };
@@ -190,39 +190,10 @@ export class Broker extends DurableObject<Env> {
     this.dedup.resync();
   }
 
-  /**
-   * `sql` whose statements are counted. A cursor's counts are final once it has been read, which
-   * the storage code does before it yields (it never keeps a cursor across an await): so they are
-   * added up in a microtask after the synchronous stretch that ran the statement.
-   */
-  private countingSql(sql: SqlStorage): SqlStorage {
-    const fold = () => this.foldSqlCost();
-    return {
-      exec: (query: string, ...bindings: SqlStorageValue[]) => {
-        const c = sql.exec(query, ...bindings);
-        this.sqlCost.statements++;
-        if (this.sqlOpen.push([c, query]) === 1) queueMicrotask(fold);
-        return c;
-      },
-      get databaseSize() { return sql.databaseSize; },
-    } as SqlStorage;
-  }
-
   /** Debug (bench/cost.mjs): SQL statements, rows read/written and WebSocket messages received since this object started, and its database size. */
   async costCounters() {
     this.flushTrace(); // the rows of the flow just measured
-    this.foldSqlCost();
-    const byStatement = [...this.sqlByStatement].map(([sql, c]) => ({ sql: sql.replace(/\s+/g, ' ').trim().slice(0, 120), ...c }));
-    return { ...this.sqlCost, wsMessagesIn: this.wsMessagesIn, databaseSize: this.ctx.storage.sql.databaseSize, startedAt: this.startedAt, byStatement };
-  }
-  private foldSqlCost(): void {
-    for (const [c, q] of this.sqlOpen) {
-      this.sqlCost.rowsRead += c.rowsRead; this.sqlCost.rowsWritten += c.rowsWritten;
-      let e = this.sqlByStatement.get(q);
-      if (!e) this.sqlByStatement.set(q, e = { n: 0, rowsRead: 0, rowsWritten: 0 });
-      e.n++; e.rowsRead += c.rowsRead; e.rowsWritten += c.rowsWritten;
-    }
-    this.sqlOpen = [];
+    return { ...this.sqlCost.report(), wsMessagesIn: this.wsMessagesIn, databaseSize: this.ctx.storage.sql.databaseSize, startedAt: this.startedAt };
   }
 
   private getMeta(k: string): string | undefined {
