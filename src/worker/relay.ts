@@ -1,7 +1,8 @@
 /**
- * A topic-level push subscription: the client's WebSocket ends in the Worker, which opens one
- * upstream WebSocket per queue to that queue's Broker (where it is hibernatable, so an idle
- * subscription costs no object time) and relays frames both ways.
+ * A push subscription on a topic of several queues: the client's WebSocket ends in the Worker,
+ * which opens one upstream WebSocket per queue to that queue's Broker (where it is hibernatable,
+ * so an idle subscription costs no object time) and relays frames both ways. (On a topic of one
+ * queue the client's socket ends at the Broker itself: src/routes/push.ts.)
  *
  * Flow control is credit-based: the relay owns the connection's `maxInflight` budget and grants
  * credit to brokers; a broker pushes at most its credit, and says `hungry` when it has more to
