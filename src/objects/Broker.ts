@@ -25,6 +25,7 @@ import { Transactions, TxState, type TxOpts } from '../storage/transactions';
 import { BROKER_MIGRATIONS, migrate } from '../storage/schema';
 import { SqlCost } from '../storage/sql-cost';
 import { errorFrame, readClientFrame } from '../worker/client-frames';
+import { ClientCredit } from './client-credit';
 import { broker, dlqTopicName, nameServer, type QueueRoute } from './names';
 
 export interface Produced { messageId: string; queueId: number; queueOffset: number | null; duplicate?: true }
@@ -57,7 +58,7 @@ export interface PushSubscription {
 /**
  * Kept on each hibernatable socket (≤ 2 KB): all a woken object needs to serve it. A relay's
  * socket has `credit` (granted by the relay) and `hungry` (said so once); a client's own socket has
- * `budget`, and its credit is the budget less the handles out on it (`outOf`).
+ * `budget`, and its credit is the budget less the handles out on it (`clientCredit`).
  */
 interface SocketState {
   connId: string; key: string; group: string; consumerId: string; connectedAt: number; credit: number; hungry: boolean;
@@ -102,8 +103,8 @@ export class Broker extends DurableObject<Env> {
   private waiters = new Set<Waiter>();
   private filters = new Map<string, Predicate>();
   private socketFilters = new Map<string, Predicate>();
-  /** receipt handles pushed and not yet acked or nacked, per client socket served here (`outOf`) */
-  private out = new Map<string, Set<string>>();
+  /** the credit of the client sockets served here */
+  private clientCredit = new ClientCredit((connId) => this.handlesOut(connId));
   private pullConsumers = new Map<string, Map<string, number>>();
   private flushing: Promise<void> | null = null;
   /** check-backs being asked, by transaction id (they run beside the alarm, not in it) */
@@ -935,7 +936,7 @@ export class Broker extends DurableObject<Env> {
     };
     ws.serializeAttachment(st);
     if (st.budget !== undefined) {
-      this.out.set(st.connId, new Set());
+      this.clientCredit.opened(st.connId);
       setTimeout(() => this.pump(), 0); // its credit is there from the start: once the 101 is on its way
     }
     return new Response(null, { status: 101, webSocket: pair[0] });
@@ -981,30 +982,20 @@ export class Broker extends DurableObject<Env> {
       try { ws.send(errorFrame(e)); } catch { /* the socket closed meanwhile */ }
       return;
     }
-    const out = this.outOf(st);
-    let freed = 0;
-    for (const h of f.receiptHandles) if (out.delete(h)) freed++;
+    const freed = this.clientCredit.settled(st.connId, f.receiptHandles);
     this.settleFrame(ws, st, f);
     if (freed) this.pump(); // after the acks: pump sees them
   }
 
-  /**
-   * The receipt handles out on a client socket served here. Kept in memory; after the object was
-   * evicted while the socket hibernated, read again from the socket's leases (a lease that ran out
-   * meanwhile no longer holds its credit).
-   */
-  private outOf(st: SocketState): Set<string> {
-    let out = this.out.get(st.connId);
-    if (out) return out;
-    out = new Set();
+  /** The receipt handles of a socket's leases: what is out on it, as storage has it. */
+  private handlesOut(connId: string): string[] {
     const r = this.route;
-    if (r) {
-      for (const l of this.txn(() => this.consume.leasesOf(st.connId))) {
-        const handle = receiptHandleEncoder(r.topic.incarnation, r.queueId, hash32(l.grp), l.id);
-        for (const [off, attempt] of l.items) out.add(handle(off, attempt));
-      }
+    if (!r) return [];
+    const out: string[] = [];
+    for (const l of this.txn(() => this.consume.leasesOf(connId))) {
+      const handle = receiptHandleEncoder(r.topic.incarnation, r.queueId, hash32(l.grp), l.id);
+      for (const [off, attempt] of l.items) out.push(handle(off, attempt));
     }
-    this.out.set(st.connId, out);
     return out;
   }
 
@@ -1088,7 +1079,7 @@ export class Broker extends DurableObject<Env> {
     if (!st) return;
     this.flushAcks(); // what it acked is done, not returned
     ws.serializeAttachment(null);
-    this.out.delete(st.connId);
+    this.clientCredit.closed(st.connId);
     this.txn(() => {
       this.returnLeases(st.connId, Date.now());
       this.sql.exec('DELETE FROM push_filters WHERE conn = ?', st.connId);
@@ -1135,8 +1126,8 @@ export class Broker extends DurableObject<Env> {
         const ws = sockets[(turn + i) % sockets.length];
         const st = ws.deserializeAttachment() as SocketState | null;
         if (!st) continue;
-        const out = st.budget === undefined ? null : this.outOf(st);
-        let credit = out ? st.budget! - out.size : st.credit;
+        const own = st.budget !== undefined; // the client's own socket, its credit kept here
+        let credit = own ? this.clientCredit.left(st.connId, st.budget!) : st.credit;
         if (credit > 0 && this.available(st.key, now)) {
           const cfg = this.consume.configOf(st.key);
           if (!cfg) continue;
@@ -1145,8 +1136,8 @@ export class Broker extends DurableObject<Env> {
           const batch = this.txn(() => this.deliver(st.key, credit, pred, cfg.invisibleMs, st.connId, now, st.consumerId, true));
           if (batch.handles.length) {
             credit -= batch.handles.length;
-            if (out) {
-              for (const h of batch.handles) out.add(h);
+            if (own) {
+              this.clientCredit.pushed(st.connId, batch.handles);
               ws.send(`{"type":"messages","messages":[${batch.text}]}`);
             } else {
               // the handles on a first line, so that the relay forwards the big frame without parsing it
@@ -1159,7 +1150,7 @@ export class Broker extends DurableObject<Env> {
           // messages it stops with credit left and more to read; go on in another turn (it moved on)
           if (credit > 0 && this.consume.nextOf(st.key) > before && this.available(st.key, now)) more = true;
         }
-        if (!out && st.credit === 0 && !st.hungry && this.available(st.key, now)) {
+        if (!own && st.credit === 0 && !st.hungry && this.available(st.key, now)) {
           st.hungry = true;
           ws.serializeAttachment(st);
           ws.send('{"type":"hungry"}');
