@@ -5,7 +5,7 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../env';
-import { fail, type Failure } from '../model/errors';
+import { ApiError, fail, type Failure } from '../model/errors';
 import { compileFilter, filterKey, parseFilterKey, type FilterSpec, type Predicate } from '../model/filter';
 import { decodeReceiptHandle, encodeMessageId, encodeReceiptHandle, hash32, IdKind, logMessageId, receiptHandleEncoder } from '../model/ids';
 import type { BrokerControl, ClientFrame } from '../model/frames';
@@ -979,7 +979,7 @@ export class Broker extends DurableObject<Env> {
   private fromClient(ws: WebSocket, st: SocketState, data: string | ArrayBuffer): void {
     let f: ClientFrame;
     try { f = readClientFrame(data); } catch (e) {
-      try { ws.send(errorFrame(e)); } catch { /* the socket closed meanwhile */ }
+      this.sendError(ws, e);
       return;
     }
     const freed = this.clientCredit.settled(st.connId, f.receiptHandles);
@@ -1031,10 +1031,12 @@ export class Broker extends DurableObject<Env> {
   }
 
   private reportInvalid(ws: WebSocket, invalid: number): void {
-    if (!invalid) return;
-    try {
-      ws.send(JSON.stringify({ type: 'error', code: 'INVALID_RECEIPT_HANDLE', message: `${invalid} receipt handle(s) are not of this group` }));
-    } catch { /* the socket closed meanwhile */ }
+    if (invalid) this.sendError(ws, new ApiError('INVALID_RECEIPT_HANDLE', `${invalid} receipt handle(s) are not of this group`));
+  }
+
+  /** An error frame on a push socket (a relay passes it on to its client). */
+  private sendError(ws: WebSocket, e: unknown): void {
+    try { ws.send(errorFrame(e)); } catch { /* the socket closed meanwhile */ }
   }
 
   private flushAcksSoon(): void {

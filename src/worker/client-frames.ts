@@ -23,7 +23,7 @@ export function readClientFrame(data: unknown): ClientFrame {
   return r.data;
 }
 
-/** The error frame a push socket sends for a frame it could not take (API.md). */
+/** An error frame of a push socket (API.md): an ApiError's code and message, else INTERNAL. */
 export function errorFrame(e: unknown): string {
   return e instanceof ApiError ? JSON.stringify({ type: 'error', code: e.code, message: e.message })
     : '{"type":"error","code":"INTERNAL","message":"the frame could not be handled"}';

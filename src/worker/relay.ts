@@ -10,6 +10,7 @@
  * broker is hungry and no credit is free, the relay reclaims the unused credit of the brokers that
  * are not (an idle queue must not keep the budget from a busy one).
  */
+import { ApiError } from '../model/errors';
 import { decodeReceiptHandle } from '../model/ids';
 import { HANDLES_PREFIX } from '../model/frames';
 import { errorFrame, readClientFrame } from './client-frames';
@@ -86,8 +87,8 @@ export class Relay {
     });
   }
 
-  private error(code: string, message: string): void {
-    if (!this.closed) this.client.send(JSON.stringify({ type: 'error', code, message }));
+  private error(e: unknown): void {
+    if (!this.closed) this.client.send(errorFrame(e));
   }
 
   private fromBroker(q: number, data: unknown): void {
@@ -158,9 +159,9 @@ export class Relay {
           ? { type: 'nack', receiptHandles: hs, delayMs: f.delayMs, credit } : { type: 'ack', receiptHandles: hs, credit }));
       }
       for (const [q, n] of grants) this.up[q].ws.send(JSON.stringify({ type: 'credit', n }));
-      if (bad.length) this.error('INVALID_RECEIPT_HANDLE', `${bad.length} receipt handle(s) are not of this topic: ${bad.slice(0, 3).join(', ')}`);
+      if (bad.length) this.error(new ApiError('INVALID_RECEIPT_HANDLE', `${bad.length} receipt handle(s) are not of this topic: ${bad.slice(0, 3).join(', ')}`));
     } catch (e) {
-      if (!this.closed) this.client.send(errorFrame(e));
+      this.error(e);
     }
   }
 
