@@ -7,7 +7,7 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../env';
 import { ApiError, fail, type Failure } from '../model/errors';
 import { compileFilter, filterKey, parseFilterKey, type FilterSpec, type Predicate } from '../model/filter';
-import { decodeReceiptHandle, encodeMessageId, encodeReceiptHandle, hash32, IdKind, logMessageId, receiptHandleEncoder } from '../model/ids';
+import { decodeReceiptHandle, encodeMessageId, encodeReceiptHandle, hash32, IdKind, logMessageIdEncoder, receiptHandleEncoder } from '../model/ids';
 import type { BrokerControl, ClientFrame } from '../model/frames';
 import { LIMITS } from '../model/limits';
 import { deliveredEncoder, NO_DELIVERY, presentMessage, type Delivery } from '../model/delivered';
@@ -103,6 +103,11 @@ export class Broker extends DurableObject<Env> {
   private waiters = new Set<Waiter>();
   private filters = new Map<string, Predicate>();
   private socketFilters = new Map<string, Predicate>();
+  /** messageId's encoder, and the route it was made for */
+  private ids: ((off: number) => string) | null = null;
+  private idsFor: QueueRoute | null = null;
+  /** socketState's copies of the sockets' attachments */
+  private socketStates = new WeakMap<WebSocket, SocketState | null>();
   /** the credit of the client sockets served here */
   private clientCredit = new ClientCredit((connId) => this.handlesOut(connId));
   private pullConsumers = new Map<string, Map<string, number>>();
@@ -157,7 +162,7 @@ export class Broker extends DurableObject<Env> {
       if (r) { this.route = JSON.parse(r); this.routeJson = r; }
       this.alarmAt = await ctx.storage.getAlarm();
       // push connections that did not survive a restart: their messages go back to the group at once
-      const live = new Set(ctx.getWebSockets().map((ws) => (ws.deserializeAttachment() as SocketState | null)?.connId));
+      const live = new Set(ctx.getWebSockets().map((ws) => this.socketState(ws)?.connId));
       const gone = this.consume.leaseHolders('ws:').filter((c) => !live.has(c));
       if (gone.length) this.txn(() => { for (const c of gone) this.returnLeases(c, Date.now()); });
     });
@@ -266,8 +271,12 @@ export class Broker extends DurableObject<Env> {
   }
 
   private messageId(off: number, rec: Rec & { i?: string }): string {
-    const r = this.route!;
-    return rec.i ?? logMessageId(r.topic.incarnation, r.queueId, off);
+    if (rec.i !== undefined) return rec.i;
+    if (this.idsFor !== this.route) {
+      this.idsFor = this.route;
+      this.ids = logMessageIdEncoder(this.route!.topic.incarnation, this.route!.queueId);
+    }
+    return this.ids!(off);
   }
 
   /** The public form of a stored message. */
@@ -934,7 +943,7 @@ export class Broker extends DurableObject<Env> {
       connectedAt: Date.now(), credit: 0, hungry: false,
       ...(sub.budget !== undefined ? { budget: sub.budget } : {}),
     };
-    ws.serializeAttachment(st);
+    this.saveSocketState(ws, st);
     if (st.budget !== undefined) {
       this.clientCredit.opened(st.connId);
       setTimeout(() => this.pump(), 0); // its credit is there from the start: once the 101 is on its way
@@ -944,7 +953,7 @@ export class Broker extends DurableObject<Env> {
 
   async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     this.wsMessagesIn++;
-    const st = ws.deserializeAttachment() as SocketState;
+    const st = this.socketState(ws)!;
     if (st.budget !== undefined) return this.fromClient(ws, st, data);
     let f: BrokerControl;
     try { f = JSON.parse(typeof data === 'string' ? data : new TextDecoder().decode(data)); } catch { return; }
@@ -955,7 +964,7 @@ export class Broker extends DurableObject<Env> {
     if (f.type === 'reclaim') {
       const n = st.credit;
       st.credit = 0;
-      ws.serializeAttachment(st);
+      this.saveSocketState(ws, st);
       ws.send(JSON.stringify({ type: 'returned', n }));
       return;
     }
@@ -967,7 +976,7 @@ export class Broker extends DurableObject<Env> {
   private addCredit(ws: WebSocket, st: SocketState, n: number): void {
     st.credit += Math.max(0, Math.floor(n) || 0);
     st.hungry = false;
-    ws.serializeAttachment(st);
+    this.saveSocketState(ws, st);
     this.pump();
   }
 
@@ -1077,10 +1086,10 @@ export class Broker extends DurableObject<Env> {
 
   /** A consumer went away: its unacked messages go back to the group at once. */
   private socketGone(ws: WebSocket): void {
-    const st = ws.deserializeAttachment() as SocketState | null;
+    const st = this.socketState(ws);
     if (!st) return;
     this.flushAcks(); // what it acked is done, not returned
-    ws.serializeAttachment(null);
+    this.saveSocketState(ws, null);
     this.clientCredit.closed(st.connId);
     this.txn(() => {
       this.returnLeases(st.connId, Date.now());
@@ -1126,7 +1135,7 @@ export class Broker extends DurableObject<Env> {
       const turn = this.pumpTurn++;
       for (let i = 0; i < sockets.length; i++) {
         const ws = sockets[(turn + i) % sockets.length];
-        const st = ws.deserializeAttachment() as SocketState | null;
+        const st = this.socketState(ws);
         if (!st) continue;
         const own = st.budget !== undefined; // the client's own socket, its credit kept here
         let credit = own ? this.clientCredit.left(st.connId, st.budget!) : st.credit;
@@ -1145,7 +1154,7 @@ export class Broker extends DurableObject<Env> {
               // the handles on a first line, so that the relay forwards the big frame without parsing it
               ws.send(`${JSON.stringify({ type: 'handles', h: batch.handles })}\n{"type":"messages","messages":[${batch.text}]}`);
               st.credit = credit;
-              ws.serializeAttachment(st);
+              this.saveSocketState(ws, st);
             }
           }
           // deliver scans a bounded stretch of the log: after a long run of filtered-out or held
@@ -1154,7 +1163,7 @@ export class Broker extends DurableObject<Env> {
         }
         if (!own && st.credit === 0 && !st.hungry && this.available(st.key, now)) {
           st.hungry = true;
-          ws.serializeAttachment(st);
+          this.saveSocketState(ws, st);
           ws.send('{"type":"hungry"}');
         }
       }
@@ -1164,12 +1173,32 @@ export class Broker extends DurableObject<Env> {
     if (more) setTimeout(() => this.pump(), 0);
   }
 
+  /**
+   * A socket's state: its attachment, read once per object life. pump runs a few times for each
+   * message at low rates, and reading the attachment on each turn (a structured clone) was a good
+   * part of what the collector had to sweep. The attachment stays the record (saveSocketState
+   * writes both), so a wake from hibernation reads it again.
+   */
+  private socketState(ws: WebSocket): SocketState | null {
+    let st = this.socketStates.get(ws);
+    if (st === undefined) {
+      st = ws.deserializeAttachment() as SocketState | null;
+      this.socketStates.set(ws, st);
+    }
+    return st;
+  }
+
+  private saveSocketState(ws: WebSocket, st: SocketState | null): void {
+    ws.serializeAttachment(st);
+    this.socketStates.set(ws, st);
+  }
+
   private available(key: string, now: number): boolean {
     return this.consume.nextOf(key) < this.log.maxOffset || this.consume.hasDueRetry(key, now);
   }
 
   private pushConsumers(group: string): PushConsumer[] {
-    return this.ctx.getWebSockets().map((ws) => ws.deserializeAttachment() as SocketState | null)
+    return this.ctx.getWebSockets().map((ws) => this.socketState(ws))
       .filter((st): st is SocketState => !!st && st.group === group)
       .map((st) => ({ consumerId: st.consumerId, connectedAt: st.connectedAt }));
   }

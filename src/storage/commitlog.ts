@@ -43,6 +43,8 @@ export class CommitLog {
   private cacheChars = 0;
   /** the segment read or appended last: a consumer at the log's end reads it again and again */
   private last: Segment | null = null;
+  /** the segment appended last: at low rates each append is a segment, read at once by push */
+  private newest: Segment | null = null;
   /** base and store time of the first segment (null: none; undefined: not read since resync) */
   private first: { base: number; ts: number } | null | undefined = undefined;
 
@@ -64,6 +66,7 @@ export class CommitLog {
     this.cache.clear();
     this.cacheChars = 0;
     this.last = null;
+    this.newest = null;
     this.first = last ? undefined : null; // no segment: the next append is the first
   }
 
@@ -132,7 +135,7 @@ export class CommitLog {
 
   private storeSegment(base: number, n: number, ts: number, bytes: number, data: string): void {
     this.sql.exec('INSERT INTO segments (base, n, ts, bytes, data) VALUES (?, ?, ?, ?, ?)', base, n, ts, bytes, data);
-    this.remember({ base, n, ts, recs: null, data, chars: data.length });
+    this.newest = this.remember({ base, n, ts, recs: null, data, chars: data.length });
     if (this.first === null) this.first = { base, ts };
   }
 
@@ -147,7 +150,7 @@ export class CommitLog {
 
   private segmentAt(off: number): Segment | null {
     const has = (s: Segment) => off >= s.base && off < s.base + s.n;
-    let seg = this.last !== null && has(this.last) ? this.last : null;
+    let seg = this.last !== null && has(this.last) ? this.last : this.newest !== null && has(this.newest) ? this.newest : null;
     if (!seg) for (const s of this.cache.values()) if (has(s)) { seg = s; break; }
     if (!seg) {
       const row = this.sql.exec<{ base: number; n: number; ts: number; data: string }>(
@@ -233,6 +236,7 @@ export class CommitLog {
     this.sql.exec('DELETE FROM bigbodies WHERE off < ?', upto);
     for (const r of rows) { if (this.bytes !== null) this.bytes -= r.bytes; this.forget(r.base); }
     if (this.last !== null && this.last.base < upto) this.last = null;
+    if (this.newest !== null && this.newest.base < upto) this.newest = null;
     this.first = undefined;
     return rows.reduce((n, r) => n + r.n, 0);
   }
