@@ -5,7 +5,7 @@
  */
 import type { Env } from '../env';
 import { ApiError, isFailure } from '../model/errors';
-import { hash32, logMessageId } from '../model/ids';
+import { hash32, logMessageIdEncoder } from '../model/ids';
 import { LIMITS } from '../model/limits';
 import { packRecords, prepare, type Outgoing } from '../model/message';
 import type { MessageInput } from '../model/schemas';
@@ -63,7 +63,8 @@ export async function storeOn(env: Env, t: TopicRoute, q: number, out: Outgoing[
     throw new ApiError(r.failure.code, r.failure.message);
   }
   if ('messages' in r) return r.messages;
-  return out.map((_, k) => ({ messageId: logMessageId(t.incarnation, q, r.base + k), queueId: q, queueOffset: r.base + k }));
+  const id = logMessageIdEncoder(t.incarnation, q);
+  return out.map((_, k) => ({ messageId: id(r.base + k), queueId: q, queueOffset: r.base + k }));
 }
 
 /** The REST produce: every part stored concurrently; results in request order. */

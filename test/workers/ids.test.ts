@@ -1,7 +1,7 @@
-/** Receipt handles: round trips, the first format still decodes, and garbage is refused. */
+/** Message ids from the batch encoder; receipt handles: round trips, the first format still decodes, and garbage is refused. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeReceiptHandle, encodeReceiptHandle, type ReceiptHandleParts } from '../../src/model/ids';
+import { decodeMessageId, decodeReceiptHandle, encodeReceiptHandle, IdKind, logMessageId, logMessageIdEncoder, type ReceiptHandleParts } from '../../src/model/ids';
 
 const parts = fc.record({
   incarnation: fc.stringMatching(/^[0-9A-F]{8}$/),
@@ -27,6 +27,16 @@ function encodeV1(p: ReceiptHandleParts): string {
   const raw = ['r1', p.incarnation, p.queueId, p.groupHash.toString(36), p.leaseId.toString(36), p.offset.toString(36), p.attempt.toString(36)].join('.');
   return btoa(raw).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
+
+describe('message ids', () => {
+  it('the batch encoder writes what logMessageId writes, and it decodes back', () => {
+    fc.assert(fc.property(fc.stringMatching(/^[0-9A-F]{8}$/), fc.integer({ min: 0, max: 63 }), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), (inc, q, off) => {
+      const id = logMessageIdEncoder(inc, q)(off);
+      expect(id).toBe(logMessageId(inc, q, off));
+      if (off < 2 ** 52) expect(decodeMessageId(id)).toEqual({ incarnation: inc, queueId: q, kind: IdKind.Log, seq: off });
+    }));
+  });
+});
 
 describe('receipt handles', () => {
   it('decode what they encode, URL-safe as they are', () => {
