@@ -25,8 +25,10 @@ import { Transactions, TxState, type TxOpts } from '../storage/transactions';
 import { BROKER_MIGRATIONS, migrate } from '../storage/schema';
 import { SqlCost } from '../storage/sql-cost';
 import { errorFrame, readClientFrame } from '../worker/client-frames';
+import { ProduceChannel } from '../worker/produce-channel';
+import { storeOn } from '../worker/produce';
 import { ClientCredit } from './client-credit';
-import { broker, dlqTopicName, nameServer, type QueueRoute } from './names';
+import { broker, dlqTopicName, nameServer, type QueueRoute, type TopicRoute } from './names';
 
 export interface Produced { messageId: string; queueId: number; queueOffset: number | null; duplicate?: true }
 
@@ -64,6 +66,9 @@ interface SocketState {
   connId: string; key: string; group: string; consumerId: string; connectedAt: number; credit: number; hungry: boolean;
   budget?: number;
 }
+
+/** The attachment of a producer's socket held here (Broker.produceSocket). */
+interface ProducerAttachment { produce: TopicRoute }
 
 export interface PushConsumer { consumerId: string; connectedAt: number }
 
@@ -106,8 +111,10 @@ export class Broker extends DurableObject<Env> {
   /** messageId's encoder, and the route it was made for */
   private ids: ((off: number) => string) | null = null;
   private idsFor: QueueRoute | null = null;
-  /** socketState's copies of the sockets' attachments */
+  /** socketState's copies of the consumer sockets' attachments */
   private socketStates = new WeakMap<WebSocket, SocketState | null>();
+  /** the channels of the producer sockets held here, made again from their attachments after a wake */
+  private producers = new WeakMap<WebSocket, ProduceChannel | null>();
   /** the credit of the client sockets served here */
   private clientCredit = new ClientCredit((connId) => this.handlesOut(connId));
   private pullConsumers = new Map<string, Map<string, number>>();
@@ -926,6 +933,8 @@ export class Broker extends DurableObject<Env> {
    */
   async fetch(req: Request): Promise<Response> {
     if ((req.headers.get('Upgrade') ?? '').toLowerCase() !== 'websocket') return new Response('expected a WebSocket', { status: 426 });
+    const produce = req.headers.get('X-Edgemq-Produce');
+    if (produce !== null) return this.produceSocket(JSON.parse(produce) as TopicRoute);
     const sub = JSON.parse(req.headers.get('X-Edgemq-Sub') ?? 'null') as PushSubscription | null;
     if (!sub) return new Response('missing subscription', { status: 400 });
     const f = this.enter(sub.route);
@@ -953,6 +962,8 @@ export class Broker extends DurableObject<Env> {
 
   async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     this.wsMessagesIn++;
+    const producer = this.producer(ws);
+    if (producer) return producer.frame(data);
     const st = this.socketState(ws)!;
     if (st.budget !== undefined) return this.fromClient(ws, st, data);
     let f: BrokerControl;
@@ -1078,11 +1089,49 @@ export class Broker extends DurableObject<Env> {
   }
 
   async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    this.producer(ws)?.gone();
     this.socketGone(ws);
     try { ws.close(code === 1005 || code === 1006 ? 1000 : code, 'closed'); } catch { /* already closed */ }
   }
 
-  async webSocketError(ws: WebSocket): Promise<void> { this.socketGone(ws); }
+  async webSocketError(ws: WebSocket): Promise<void> {
+    this.producer(ws)?.gone();
+    this.socketGone(ws);
+  }
+
+  /**
+   * A producer's socket for this queue's topic of one queue (routes/messages.ts): its sends are
+   * this queue's appends, stored here without an RPC; it hibernates with the object when idle.
+   * A send is answered once durable: the channel's answer waits for storage.sync().
+   */
+  private produceSocket(t: TopicRoute): Response {
+    const f = this.enter({ topic: t, queueId: 0 }, false);
+    if (f) return Response.json({ error: f.failure }, { status: 404 });
+    const pair = new WebSocketPair();
+    const ws = pair[1];
+    this.ctx.acceptWebSocket(ws, ['produce']);
+    ws.serializeAttachment({ produce: t } satisfies ProducerAttachment);
+    return new Response(null, { status: 101, webSocket: pair[0] });
+  }
+
+  private producer(ws: WebSocket): ProduceChannel | null {
+    let ch = this.producers.get(ws);
+    if (ch === undefined) {
+      const a = ws.deserializeAttachment() as SocketState | ProducerAttachment | null;
+      ch = a !== null && 'produce' in a ? new ProduceChannel(this.env, ws, a.produce, (t, q, out) => this.storeFor(t, q, out)) : null;
+      this.producers.set(ws, ch);
+    }
+    return ch;
+  }
+
+  /** A producer socket's append: this queue's here, another queue's (the topic grew) by RPC. */
+  private async storeFor(t: TopicRoute, q: number, out: Outgoing[]): Promise<Produced[]> {
+    const here = this.route !== null && q === this.route.queueId && t.incarnation === this.route.topic.incarnation;
+    if (!here) return storeOn(this.env, t, q, out);
+    const r = await storeOn(this.env, t, q, out, this);
+    await this.ctx.storage.sync();
+    return r;
+  }
 
   /** A consumer went away: its unacked messages go back to the group at once. */
   private socketGone(ws: WebSocket): void {
@@ -1182,7 +1231,8 @@ export class Broker extends DurableObject<Env> {
   private socketState(ws: WebSocket): SocketState | null {
     let st = this.socketStates.get(ws);
     if (st === undefined) {
-      st = ws.deserializeAttachment() as SocketState | null;
+      const a = ws.deserializeAttachment() as SocketState | ProducerAttachment | null;
+      st = a !== null && 'connId' in a ? a : null;
       this.socketStates.set(ws, st);
     }
     return st;

@@ -6,6 +6,7 @@ import { access } from '../worker/auth';
 import { ApiError } from '../model/errors';
 import { LIMITS } from '../model/limits';
 import { bodyOnly, MessageInput, ProduceBatch, ProduceResult } from '../model/schemas';
+import { upgradeAtBroker } from '../worker/broker-upgrade';
 import { topicOr404 } from '../worker/catalog-cache';
 import { produceTo } from '../worker/produce';
 import { ProduceChannel } from '../worker/produce-channel';
@@ -93,6 +94,12 @@ export function messageRoutes(app: App) {
       throw new ApiError('BAD_REQUEST', 'this endpoint is a WebSocket: connect with Upgrade: websocket (POST .../messages produces over HTTP)', 426);
     }
     const t = await topicOr404(c.env, topicParam(c));
+    // a topic of one queue: the socket ends at that queue's Broker, which stores the sends itself
+    // (no RPC per append, and an idle producer hibernates whole); else the Worker spreads them
+    if (t.queues === 1) {
+      const ws = await upgradeAtBroker(c.env, t, 0, { name: 'X-Edgemq-Produce', value: JSON.stringify(t) });
+      return new Response(null, { status: 101, webSocket: ws });
+    }
     const pair = new WebSocketPair();
     pair[1].accept();
     new ProduceChannel(c.env, pair[1], t).start();

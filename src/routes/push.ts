@@ -1,10 +1,11 @@
 /** Push over WebSocket: a topic-level subscription, served by the Broker of a 1-queue topic, else relayed to every queue's Broker. */
 import { z } from '@hono/zod-openapi';
-import { ApiError, unwrap } from '../model/errors';
+import { ApiError } from '../model/errors';
 import { compileFilter, filterKey, type FilterSpec } from '../model/filter';
 import { ConsumerId } from '../model/schemas';
-import { broker, type TopicRoute } from '../objects/names';
+import type { TopicRoute } from '../objects/names';
 import type { PushSubscription } from '../objects/Broker';
+import { upgradeAtBroker } from '../worker/broker-upgrade';
 import { groupFor, subscribe, topicOr404 } from '../worker/catalog-cache';
 import { Relay, type Upstream } from '../worker/relay';
 import { check, groupParam, topicParam } from '../worker/validate';
@@ -22,15 +23,8 @@ const Query = z.object({
 });
 
 /** Opens queue `q`'s push socket at its Broker (the 101 response, not yet accepted). */
-async function openAtBroker(env: Env, t: TopicRoute, q: number, sub: Omit<PushSubscription, 'route'>): Promise<WebSocket> {
-  const res = await broker(env, t, q).fetch('https://broker/ws', {
-    headers: { Upgrade: 'websocket', 'X-Edgemq-Sub': JSON.stringify({ ...sub, route: { topic: t, queueId: q } }) },
-  });
-  if (res.status !== 101 || !res.webSocket) {
-    const body = await res.json().catch(() => null) as { error?: { code: string; message: string } } | null;
-    unwrap({ failure: body?.error ?? { code: 'INTERNAL' as const, message: `queue ${q} refused the subscription` } } as never);
-  }
-  return res.webSocket!;
+function openAtBroker(env: Env, t: TopicRoute, q: number, sub: Omit<PushSubscription, 'route'>): Promise<WebSocket> {
+  return upgradeAtBroker(env, t, q, { name: 'X-Edgemq-Sub', value: JSON.stringify({ ...sub, route: { topic: t, queueId: q } }) });
 }
 
 async function openUpstream(env: Env, t: TopicRoute, q: number, sub: Omit<PushSubscription, 'route'>): Promise<WebSocket> {

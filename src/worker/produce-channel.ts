@@ -9,6 +9,10 @@
  * row, while a lone send is never delayed. Within a connection, sends to one queue are stored in
  * the order they arrived (a message group's order is kept); answers to sends bound for different
  * queues may overtake each other, so clients match them by `id`.
+ *
+ * Where it runs: in the Worker for a topic of several queues (each append an RPC to its Broker);
+ * for a topic of one queue, in that queue's Broker, which holds the socket (hibernatable) and
+ * stores its own queue's appends without an RPC (Broker.produceSocket).
  */
 import type { Env } from '../env';
 import { ApiError } from '../model/errors';
@@ -17,6 +21,7 @@ import { LIMITS } from '../model/limits';
 import type { Produced } from '../objects/Broker';
 import type { TopicRoute } from '../objects/names';
 import { findTopic } from './catalog-cache';
+import type { Outgoing } from '../model/message';
 import { prepareAll, splitByQueue, storeOn, type Part } from './produce';
 import { deeperThan, describeIssues } from './validate';
 
@@ -26,6 +31,9 @@ interface Waiting { send: Send; part: Part; bytes: number; route: TopicRoute }
 interface Lane { waiting: Waiting[]; busy: boolean }
 
 const ROUTE_REFRESH_MS = 5_000;
+
+/** Stores one lane's append: resolves once durable, with one result per message. */
+export type StoreFn = (t: TopicRoute, q: number, out: Outgoing[]) => Promise<Produced[]>;
 
 export class ProduceChannel {
   private lanes = new Map<number, Lane>();
@@ -38,13 +46,15 @@ export class ProduceChannel {
   private refreshing = false;
   private readonly appendsMax: number;
 
-  constructor(private env: Env, private ws: WebSocket, private route: TopicRoute) {
+  constructor(private env: Env, private ws: WebSocket, private route: TopicRoute,
+    private store: StoreFn = (t, q, out) => storeOn(env, t, q, out)) {
     const n = Number(env.CHANNEL_APPENDS_MAX);
     this.appendsMax = Number.isSafeInteger(n) && n > 0 ? n : LIMITS.channelAppendsMax;
   }
 
+  /** For a socket the Worker accepted: the channel listens to it itself. */
   start(): void {
-    this.ws.addEventListener('message', (e) => this.onFrame(e.data));
+    this.ws.addEventListener('message', (e) => this.frame(e.data));
     // answering the close ends the request; left unanswered, workerd cancels it as hung
     this.ws.addEventListener('close', (e) => { this.closed = true; try { this.ws.close(e.code === 1005 ? 1000 : e.code, 'closed'); } catch { /* closed */ } });
     this.ws.addEventListener('error', () => { this.closed = true; });
@@ -60,7 +70,10 @@ export class ProduceChannel {
     this.reply(id === undefined ? { type: 'error', code: err.code, message: err.message } : { type: 'error', id, code: err.code, message: err.message });
   }
 
-  private onFrame(data: unknown): void {
+  /** The socket closed (a hibernatable socket's owner reports it): nothing more is sent on it. */
+  gone(): void { this.closed = true; }
+
+  frame(data: unknown): void {
     let id: SendId | undefined;
     try {
       if (typeof data !== 'string') throw new ApiError('BAD_REQUEST', 'frames are JSON text, not binary');

@@ -9,7 +9,7 @@ import { hash32, logMessageIdEncoder } from '../model/ids';
 import { LIMITS } from '../model/limits';
 import { packRecords, prepare, type Outgoing } from '../model/message';
 import type { MessageInput } from '../model/schemas';
-import type { Produced } from '../objects/Broker';
+import type { Broker, Produced } from '../objects/Broker';
 import { broker, type TopicRoute } from '../objects/names';
 import { forgetTopic } from './catalog-cache';
 
@@ -53,11 +53,12 @@ export function splitByQueue(inputs: MessageInput[], prepared: Outgoing[], t: To
  * Appends to one queue in one transaction; resolves once durable, with one result per message.
  * Plain messages go packed (packRecords), and their ids follow from the first offset.
  */
-export async function storeOn(env: Env, t: TopicRoute, q: number, out: Outgoing[]): Promise<Produced[]> {
+export async function storeOn(env: Env, t: TopicRoute, q: number, out: Outgoing[], via?: Broker): Promise<Produced[]> {
   const route = { topic: t, queueId: q };
-  const stub = broker(env, t, q);
   const packed = packRecords(out);
-  const r = packed ? await stub.producePacked(route, packed) : await stub.produce(route, out);
+  // `via`: the queue's own Broker storing for a socket it holds (ProduceChannel in the Broker), no RPC
+  const to = via ?? broker(env, t, q);
+  const r = packed ? await to.producePacked(route, packed) : await to.produce(route, out);
   if (isFailure(r)) {
     if (r.failure.code === 'TOPIC_NOT_FOUND') forgetTopic(t.name);
     throw new ApiError(r.failure.code, r.failure.message);

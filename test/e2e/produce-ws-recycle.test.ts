@@ -2,7 +2,8 @@
  * A produce connection is recycled after CHANNEL_APPENDS_MAX appends (LIMITS.channelAppendsMax in
  * production; 20 here): later sends are answered OVERLOADED (nothing stored), the server closes
  * with 1012 once the earlier ones are answered, and the SDK's ProducerStream reconnects and sends
- * again, losing nothing and storing nothing twice, also without dedupIds.
+ * again, losing nothing and storing nothing twice, also without dedupIds. Both where a produce
+ * socket ends: at the Broker (a topic of one queue) and in the Worker (several queues).
  */
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -12,15 +13,15 @@ import { useServer } from './server';
 
 const ctx = useServer({ vars: { ALLOW_ANONYMOUS: 'true', CHANNEL_APPENDS_MAX: '20' } });
 
-async function topic(): Promise<string> {
+async function topic(queues: number): Promise<string> {
   const t = uniq('recycle');
-  await ctx.api.createTopic(t, { queues: 2 });
+  await ctx.api.createTopic(t, { queues });
   return t;
 }
 
-describe('recycling a produce connection', () => {
+describe.each([[1, 'at its Broker'], [2, 'in the Worker']])('recycling a produce connection (%i queues: the socket ends %s)', (queues) => {
   it('answers sends past the limit OVERLOADED, then closes with 1012 once the rest are answered', async () => {
-    const t = await topic();
+    const t = await topic(queues);
     const ws = new WebSocket(`${ctx.server.url.replace(/^http/, 'ws')}/v1/topics/${enc(t)}/messages/ws`);
     await new Promise((r) => ws.once('open', r));
     const answers: { id: number; type: string; code?: string }[] = [];
@@ -41,7 +42,7 @@ describe('recycling a produce connection', () => {
 
   it('ProducerStream reconnects through recycling: every message stored once, with or without dedupIds', async () => {
     for (const idempotent of [false, true]) {
-      const t = await topic();
+      const t = await topic(queues);
       const stream = await new Producer({ url: ctx.server.url, idempotent }).openStream(t);
       const results = [];
       for (let round = 0; round < 60; round++) {

@@ -111,8 +111,9 @@ describe('the produce channel', () => {
     ch.ws.close();
   });
 
-  it('a bad frame gets an error (with the send id when it has one), stores nothing, and the connection stays open', async () => {
-    const t = await topic('pws-bad', { maxMessageBytes: 1024 });
+  // 1 queue: the socket ends at the Broker; 2: in the Worker
+  it.each([1, 2])('a bad frame gets an error (with the send id when it has one), stores nothing, and the connection stays open (%i queues)', async (queues) => {
+    const t = await topic('pws-bad', { maxMessageBytes: 1024, queues });
     const ch = await Channel.open(t);
     ch.send('not json');
     expect(await ch.next()).toMatchObject({ type: 'error', code: 'BAD_REQUEST' });
@@ -155,8 +156,8 @@ describe('the produce channel', () => {
     await expect(Channel.open(uniq('missing'))).rejects.toThrow(/404/);
   });
 
-  it('a deleted topic: sends fail with TOPIC_NOT_FOUND and the connection closes', async () => {
-    const t = await topic('pws-del');
+  it.each([1, 2])('a deleted topic: sends fail with TOPIC_NOT_FOUND and the connection closes (%i queues)', async (queues) => {
+    const t = await topic('pws-del', { queues });
     const ch = await Channel.open(t);
     ch.send({ type: 'send', id: 1, messages: [{ body: 'before' }] });
     expect((await ch.answer(1)).type).toBe('sent');
