@@ -666,7 +666,7 @@ export function compareMarkdown(r) {
     ...rows.map((x) => `| ${x.join(' | ')} |`),
     '',
     `- edgemq: batched = ${c.compareBatch} messages per POST over ${c.compareProduceConns} keep-alive connections (undici Pool); ` +
-      `over WebSocket = the SDK's ProducerStream on one produce channel (docs/api.md), one message per send() call, ${fmt(c.compareWsWindow)} calls unanswered (idempotent: false, as the peers do not deduplicate; the stream sends the calls of one event-loop turn in frames of up to 256, and the Worker coalesces what waits for a queue into one append); ` +
+      `over WebSocket = the SDK's ProducerStream on one produce channel (docs/api.md), one message per send() call, ${fmt(c.compareWsWindow)} calls unanswered (idempotent: false, as the peers do not deduplicate; the stream sends the calls of one event-loop turn in frames of up to 256, and the produce channel (in the queue's Broker, for a topic of one queue) coalesces what waits for a queue into one append); ` +
       `raw = ${fmt(c.compareWsRawN)} messages as frames of one message each, ${fmt(c.compareWsWindow)} in flight (no coalescing in the client); single = 1 message per POST over ${c.compareSingleConns} connections, ${c.compareSingleSeconds} s; ` +
       `push drain = one WebSocket, maxInflight ${c.compareInflight}, each frame acked at once with one ack frame, timed until the group reports lag 0 and nothing in flight; ` +
       `pull drain = ${c.compareConsumers} loops of receive (≤ ${c.compareReceiveMax}) + ack; latency = ${fmt(c.compareLatN)} single-message POSTs at ${fmt(c.compareRate)}/s to a running push consumer.`,
