@@ -23,6 +23,17 @@ async function instanceStartedAt(topic: string): Promise<number> {
   return b.instanceStartedAt;
 }
 
+/** Waits, idle, until the topic's Broker has been evicted (a new instance answers). */
+async function untilEvicted(topic: string): Promise<void> {
+  const first = await instanceStartedAt(topic);
+  let evicted = false;
+  for (let i = 0; i < 3 && !evicted; i++) {
+    await sleep(12_000);
+    evicted = (await instanceStartedAt(topic)) > first;
+  }
+  expect(evicted).toBe(true);
+}
+
 describe('hibernation', () => {
   it('evicts an idle Broker while its socket stays open, and delivers after waking', async () => {
     const topic = uniq('hib');
@@ -55,13 +66,7 @@ describe('hibernation', () => {
     const c = await connect(topic, g, { maxInflight: 2 }, 'holder');
     await api.produce(topic, { body: 'held' });
     await c.untilCount(1);
-    const first = await instanceStartedAt(topic);
-    let evicted = false;
-    for (let i = 0; i < 3 && !evicted; i++) {
-      await sleep(12_000);
-      evicted = (await instanceStartedAt(topic)) > first;
-    }
-    expect(evicted).toBe(true);
+    await untilEvicted(topic);
 
     // 'held' is still out: of a budget of 2, one is left
     await api.produce(topic, { messages: [{ body: 'a' }, { body: 'b' }] });
@@ -95,13 +100,7 @@ describe('hibernation', () => {
     };
     ws.send(JSON.stringify({ type: 'send', id: 1, messages: [{ body: 'before' }] }));
     expect(await answer(1)).toMatchObject({ type: 'sent', messages: [{ queueOffset: 0 }] });
-    const first = await instanceStartedAt(topic);
-    let evicted = false;
-    for (let i = 0; i < 3 && !evicted; i++) {
-      await sleep(12_000);
-      evicted = (await instanceStartedAt(topic)) > first;
-    }
-    expect(evicted).toBe(true);
+    await untilEvicted(topic);
     expect(closed).toBeNull();
     ws.send(JSON.stringify({ type: 'send', id: 2, messages: [{ body: 'after' }, { body: 'wake' }] }));
     expect(await answer(2)).toMatchObject({ type: 'sent', messages: [{ queueOffset: 1 }, { queueOffset: 2 }] });
