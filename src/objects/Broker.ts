@@ -111,10 +111,8 @@ export class Broker extends DurableObject<Env> {
   /** messageId's encoder, and the route it was made for */
   private ids: ((off: number) => string) | null = null;
   private idsFor: QueueRoute | null = null;
-  /** socketState's copies of the consumer sockets' attachments */
-  private socketStates = new WeakMap<WebSocket, SocketState | null>();
-  /** the channels of the producer sockets held here, made again from their attachments after a wake */
-  private producers = new WeakMap<WebSocket, ProduceChannel | null>();
+  /** what each socket is (socketOf): a consumer's state, or a producer's channel, made from its attachment */
+  private sockets = new WeakMap<WebSocket, SocketState | ProduceChannel | null>();
   /** the credit of the client sockets served here */
   private clientCredit = new ClientCredit((connId) => this.handlesOut(connId));
   private pullConsumers = new Map<string, Map<string, number>>();
@@ -1115,13 +1113,8 @@ export class Broker extends DurableObject<Env> {
   }
 
   private producer(ws: WebSocket): ProduceChannel | null {
-    let ch = this.producers.get(ws);
-    if (ch === undefined) {
-      const a = ws.deserializeAttachment() as SocketState | ProducerAttachment | null;
-      ch = a !== null && 'produce' in a ? new ProduceChannel(this.env, ws, a.produce, (t, q, out) => this.storeFor(t, q, out)) : null;
-      this.producers.set(ws, ch);
-    }
-    return ch;
+    const s = this.socketOf(ws);
+    return s instanceof ProduceChannel ? s : null;
   }
 
   /** A producer socket's append: this queue's here, another queue's (the topic grew) by RPC. */
@@ -1223,24 +1216,32 @@ export class Broker extends DurableObject<Env> {
   }
 
   /**
-   * A socket's state: its attachment, read once per object life. pump runs a few times for each
-   * message at low rates, and reading the attachment on each turn (a structured clone) was a good
-   * part of what the collector had to sweep. The attachment stays the record (saveSocketState
-   * writes both), so a wake from hibernation reads it again.
+   * What a socket is, from its attachment, read once per object life. pump runs a few times for
+   * each message at low rates, and reading the attachment on each turn (a structured clone) was a
+   * good part of what the collector had to sweep. The attachment stays the record
+   * (saveSocketState writes both), so a wake from hibernation reads it again; a producer's
+   * channel is made anew from its attachment then.
    */
-  private socketState(ws: WebSocket): SocketState | null {
-    let st = this.socketStates.get(ws);
-    if (st === undefined) {
+  private socketOf(ws: WebSocket): SocketState | ProduceChannel | null {
+    let s = this.sockets.get(ws);
+    if (s === undefined) {
       const a = ws.deserializeAttachment() as SocketState | ProducerAttachment | null;
-      st = a !== null && 'connId' in a ? a : null;
-      this.socketStates.set(ws, st);
+      s = a === null || !('produce' in a) ? a
+        : new ProduceChannel(this.env, ws, a.produce, (t, q, out) => this.storeFor(t, q, out));
+      this.sockets.set(ws, s);
     }
-    return st;
+    return s;
+  }
+
+  /** A consumer socket's state (null for a producer's socket, or one gone). */
+  private socketState(ws: WebSocket): SocketState | null {
+    const s = this.socketOf(ws);
+    return s instanceof ProduceChannel ? null : s;
   }
 
   private saveSocketState(ws: WebSocket, st: SocketState | null): void {
     ws.serializeAttachment(st);
-    this.socketStates.set(ws, st);
+    this.sockets.set(ws, st);
   }
 
   private available(key: string, now: number): boolean {

@@ -18,10 +18,10 @@ import type { Env } from '../env';
 import { ApiError } from '../model/errors';
 import { parseSendFrame, type SendId } from '../model/frames';
 import { LIMITS } from '../model/limits';
+import type { Outgoing } from '../model/message';
 import type { Produced } from '../objects/Broker';
 import type { TopicRoute } from '../objects/names';
 import { findTopic } from './catalog-cache';
-import type { Outgoing } from '../model/message';
 import { prepareAll, splitByQueue, storeOn, type Part } from './produce';
 import { deeperThan, describeIssues } from './validate';
 
