@@ -5,8 +5,8 @@
  * topic of one queue also ends at the Broker, and sends on it after a wake are stored as before.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
-import { Api, enc, sleep, uniq } from './client';
+import { Api, sleep, uniq } from './client';
+import { Channel } from './produce-client';
 import { useServer } from './server';
 import { usePushClients } from './ws-client';
 
@@ -83,28 +83,14 @@ describe('hibernation', () => {
   it('a producer socket outlives an eviction of its Broker: a send after the wake is answered and stored', async () => {
     const topic = uniq('hib-produce');
     await api.createTopic(topic, { queues: 1 }); // one queue: the producer's socket ends at its Broker
-    const ws = new WebSocket(`${ctx.server.url.replace(/^http/, 'ws')}/v1/topics/${enc(topic)}/messages/ws`);
-    const answers: { type: string; id: number; messages?: { queueOffset: number }[] }[] = [];
-    ws.on('message', (d) => answers.push(JSON.parse(d.toString())));
-    let closed: number | null = null;
-    ws.on('close', (code) => { closed = code; });
-    await new Promise((r) => ws.once('open', r));
-    const answer = async (id: number) => {
-      const until = Date.now() + 10_000;
-      for (;;) {
-        const a = answers.find((x) => x.id === id);
-        if (a) return a;
-        if (Date.now() > until) throw new Error(`no answer to send ${id}`);
-        await sleep(10);
-      }
-    };
-    ws.send(JSON.stringify({ type: 'send', id: 1, messages: [{ body: 'before' }] }));
-    expect(await answer(1)).toMatchObject({ type: 'sent', messages: [{ queueOffset: 0 }] });
+    const ch = await Channel.open(ctx.server.url, topic);
+    ch.send({ type: 'send', id: 1, messages: [{ body: 'before' }] });
+    expect(await ch.answer(1)).toMatchObject({ type: 'sent', messages: [{ queueOffset: 0 }] });
     await untilEvicted(topic);
-    expect(closed).toBeNull();
-    ws.send(JSON.stringify({ type: 'send', id: 2, messages: [{ body: 'after' }, { body: 'wake' }] }));
-    expect(await answer(2)).toMatchObject({ type: 'sent', messages: [{ queueOffset: 1 }, { queueOffset: 2 }] });
+    expect(ch.closeCode).toBeNull();
+    ch.send({ type: 'send', id: 2, messages: [{ body: 'after' }, { body: 'wake' }] });
+    expect(await ch.answer(2)).toMatchObject({ type: 'sent', messages: [{ queueOffset: 1 }, { queueOffset: 2 }] });
     expect(await api.stored(topic)).toBe(3);
-    ws.close();
+    ch.ws.close();
   }, 60_000);
 });

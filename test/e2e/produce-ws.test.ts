@@ -5,59 +5,14 @@
  * in the middle of a stream (resent, stored once).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { EdgeMQError, Producer } from '../../src/client/index';
 import { Api, enc, expectError, sleep, uniq, type Json } from './client';
+import { Channel } from './produce-client';
 import { useServer } from './server';
 
 const ctx = useServer();
 let api: Api;
 beforeAll(() => { api = ctx.api; });
-
-/** A raw produce-channel client: records every answer by id. */
-class Channel {
-  readonly answers = new Map<unknown, Json>();
-  readonly unmatched: Json[] = [];
-  closeCode: number | null = null;
-  readonly closed: Promise<void>;
-
-  private constructor(readonly ws: WebSocket) {
-    ws.on('message', (d) => {
-      const f = JSON.parse(d.toString());
-      if (f.id !== undefined) this.answers.set(f.id, f); else this.unmatched.push(f);
-    });
-    this.closed = new Promise((r) => ws.once('close', (code) => { this.closeCode = code; r(); }));
-  }
-
-  static open(topic: string): Promise<Channel> {
-    const ws = new WebSocket(`${ctx.server.url.replace(/^http/, 'ws')}/v1/topics/${enc(topic)}/messages/ws`);
-    return new Promise((res, rej) => {
-      ws.once('open', () => res(new Channel(ws)));
-      ws.once('unexpected-response', (_q, r) => rej(new Error(`upgrade refused: ${r.statusCode}`)));
-      ws.once('error', rej);
-    });
-  }
-
-  send(frame: unknown): void { this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame)); }
-
-  async answer(id: unknown, ms = 10_000): Promise<Json> {
-    const end = Date.now() + ms;
-    while (!this.answers.has(id)) {
-      if (Date.now() > end) throw new Error(`no answer to send ${String(id)}`);
-      await sleep(10);
-    }
-    return this.answers.get(id);
-  }
-
-  async next(ms = 10_000): Promise<Json> {
-    const end = Date.now() + ms;
-    while (!this.unmatched.length) {
-      if (Date.now() > end) throw new Error('no frame without an id came');
-      await sleep(10);
-    }
-    return this.unmatched.shift();
-  }
-}
 
 async function topic(prefix: string, cfg: Record<string, unknown> = {}): Promise<string> {
   const t = uniq(prefix);
@@ -68,7 +23,7 @@ async function topic(prefix: string, cfg: Record<string, unknown> = {}): Promise
 describe('the produce channel', () => {
   it('answers pipelined sends by id once stored; one queue keeps the order they were sent in', async () => {
     const t = await topic('pws-order');
-    const ch = await Channel.open(t);
+    const ch = await Channel.open(ctx.server.url, t);
     for (let i = 0; i < 300; i++) ch.send({ type: 'send', id: i, messages: [{ body: `b${i}`, tag: 'T', keys: [`k${i}`] }] });
     const answers = await Promise.all(Array.from({ length: 300 }, (_, i) => ch.answer(i)));
     const offsets = answers.map((a) => {
@@ -88,7 +43,7 @@ describe('the produce channel', () => {
 
   it('a batch frame answers one result per message in order; a message group stays in one queue, in order', async () => {
     const t = await topic('pws-groups', { queues: 4 });
-    const ch = await Channel.open(t);
+    const ch = await Channel.open(ctx.server.url, t);
     for (let f = 0; f < 40; f++) {
       ch.send({ type: 'send', id: `f${f}`, messages: Array.from({ length: 10 }, (_, i) => ({ body: `${f}.${i}`, messageGroup: `g${i % 3}` })) });
     }
@@ -114,7 +69,7 @@ describe('the produce channel', () => {
   // 1 queue: the socket ends at the Broker; 2: in the Worker
   it.each([1, 2])('a bad frame gets an error (with the send id when it has one), stores nothing, and the connection stays open (%i queues)', async (queues) => {
     const t = await topic('pws-bad', { maxMessageBytes: 1024, queues });
-    const ch = await Channel.open(t);
+    const ch = await Channel.open(ctx.server.url, t);
     ch.send('not json');
     expect(await ch.next()).toMatchObject({ type: 'error', code: 'BAD_REQUEST' });
     ch.ws.send(new Uint8Array([1, 2, 3]), { binary: true });
@@ -138,7 +93,7 @@ describe('the produce channel', () => {
 
   it("checks the topic's type as the REST produce does, and dedupId makes a repeat a duplicate", async () => {
     const fifo = await topic('pws-fifo', { type: 'FIFO' });
-    const ch = await Channel.open(fifo);
+    const ch = await Channel.open(ctx.server.url, fifo);
     ch.send({ type: 'send', id: 1, messages: [{ body: 'no group' }] });
     expect(await ch.answer(1)).toMatchObject({ type: 'error', code: 'MESSAGE_TYPE_MISMATCH' });
     ch.send({ type: 'send', id: 2, messages: [{ body: 'a', messageGroup: 'o1', dedupId: 'd1' }] });
@@ -153,12 +108,12 @@ describe('the produce channel', () => {
   it('refuses a plain GET (426) and an unknown topic (404); /messages/ws is not a message lookup', async () => {
     const t = await topic('pws-426');
     expectError(await api.get(`/v1/topics/${enc(t)}/messages/ws`), 426, 'BAD_REQUEST');
-    await expect(Channel.open(uniq('missing'))).rejects.toThrow(/404/);
+    await expect(Channel.open(ctx.server.url, uniq('missing'))).rejects.toThrow(/404/);
   });
 
   it.each([1, 2])('a deleted topic: sends fail with TOPIC_NOT_FOUND and the connection closes (%i queues)', async (queues) => {
     const t = await topic('pws-del', { queues });
-    const ch = await Channel.open(t);
+    const ch = await Channel.open(ctx.server.url, t);
     ch.send({ type: 'send', id: 1, messages: [{ body: 'before' }] });
     expect((await ch.answer(1)).type).toBe('sent');
     expect((await api.req('DELETE', `/v1/topics/${enc(t)}`)).status).toBe(204);
