@@ -336,6 +336,15 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
         const s = Float64Array.from(e2e.filter((x) => !Number.isNaN(x))).sort(), a = Float64Array.from(pubAck.filter((x) => !Number.isNaN(x))).sort();
         const r2 = (x) => round(x, 2);
         const ms = (xs) => { const v = Float64Array.from(xs.filter((x) => !Number.isNaN(x))).sort(); return { p50: pct(v, 50), p99: pct(v, 99), max: v[v.length - 1] }; };
+        // when the slow ones were sent: one stall shows as one cluster of consecutive sends,
+        // a wait at the start as a cluster at 0 ms
+        const slow = [];
+        for (let i = 0; i < n; i++) {
+          if (!(e2e[i] > 20)) continue;
+          const at = round(sentAt[i] - t0), last = slow[slow.length - 1];
+          if (last && at - last.toMs <= 50) { last.toMs = at; last.count++; last.maxMs = Math.max(last.maxMs, r2(e2e[i])); }
+          else slow.push({ fromMs: at, toMs: at, count: 1, maxMs: r2(e2e[i]) });
+        }
         return {
           rate, achievedRate: round((n / sendMs) * 1000), messages: n, received: got, missing: n - got, publishAcked: acked, foreign,
           // what the server actually absorbed: all n published and delivered over this long
@@ -345,6 +354,7 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
           e2e: { p50: r2(pct(s, 50)), p90: r2(pct(s, 90)), p99: r2(pct(s, 99)), max: r2(s[s.length - 1]) },
           pubAck: { p50: r2(pct(a, 50)), p90: r2(pct(a, 90)), p99: r2(pct(a, 99)), max: r2(a[a.length - 1]) },
           // how late a separate idle process woke from 1-ms sleeps meanwhile: the machine's own floor
+          slowOver20ms: slow.slice(0, 20),
           jitter, clientLoop, via, cpu, load1: round(os.loadavg()[0], 2), ...(stream ? { frames: stream.stats.frames } : {}),
         };
       } finally { await probe?.stop(); await closeWs(ws); await ch?.close(); await stream?.close(); }

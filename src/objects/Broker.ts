@@ -143,6 +143,13 @@ export class Broker extends DurableObject<Env> {
   private readonly sqlCost: SqlCost;
   /** WebSocket messages received (billed as 1/20 of a request each), for costCounters */
   private wsMessagesIn = 0;
+  /** produce/producePacked calls received (each a billed request): none for a socket held here */
+  private produceCalls = 0;
+  /** storeOn's target for the appends of a producer socket held here: the same work, no call */
+  private readonly here = {
+    produce: (route: QueueRoute, msgs: Outgoing[]) => this.produceHere(route, msgs),
+    producePacked: (route: QueueRoute, p: PackedRecords) => this.producePackedHere(route, p),
+  };
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -201,10 +208,10 @@ export class Broker extends DurableObject<Env> {
     this.dedup.resync();
   }
 
-  /** Debug (bench/cost.mjs): SQL statements, rows read/written and WebSocket messages received since this object started, and its database size. */
+  /** Debug (bench/cost.mjs): SQL statements, rows read/written, WebSocket messages and produce calls received since this object started, and its database size. */
   async costCounters() {
     this.flushTrace(); // the rows of the flow just measured
-    return { ...this.sqlCost.report(), wsMessagesIn: this.wsMessagesIn, databaseSize: this.ctx.storage.sql.databaseSize, startedAt: this.startedAt };
+    return { ...this.sqlCost.report(), wsMessagesIn: this.wsMessagesIn, produceCalls: this.produceCalls, databaseSize: this.ctx.storage.sql.databaseSize, startedAt: this.startedAt };
   }
 
   private getMeta(k: string): string | undefined {
@@ -293,6 +300,11 @@ export class Broker extends DurableObject<Env> {
 
   /** Appends the messages in one transaction; answers only once they are durable. */
   async produce(route: QueueRoute, msgs: Outgoing[]): Promise<{ messages: Produced[] } | Failure> {
+    this.produceCalls++;
+    return this.produceHere(route, msgs);
+  }
+
+  private async produceHere(route: QueueRoute, msgs: Outgoing[]): Promise<{ messages: Produced[] } | Failure> {
     const f = this.enter(route, false); if (f) return f;
     const now = Date.now();
     const window = route.topic.dedupWindowMs;
@@ -353,7 +365,12 @@ export class Broker extends DurableObject<Env> {
    * (setTimeout 0). They are stored in arrival order, each part's messages together.
    */
   async producePacked(route: QueueRoute, p: PackedRecords): Promise<{ base: number } | Failure> {
-    const f = this.enter(route, false); if (f) return f;
+    this.produceCalls++;
+    return this.producePackedHere(route, p);
+  }
+
+  private producePackedHere(route: QueueRoute, p: PackedRecords): Promise<{ base: number } | Failure> {
+    const f = this.enter(route, false); if (f) return Promise.resolve(f);
     return new Promise((resolve, reject) => {
       this.appendQueue.push({ name: route.topic.name, p, resolve, reject });
       this.commitAppendsSoon();
@@ -1121,7 +1138,7 @@ export class Broker extends DurableObject<Env> {
   private async storeFor(t: TopicRoute, q: number, out: Outgoing[]): Promise<Produced[]> {
     const here = this.route !== null && q === this.route.queueId && t.incarnation === this.route.topic.incarnation;
     if (!here) return storeOn(this.env, t, q, out);
-    const r = await storeOn(this.env, t, q, out, this);
+    const r = await storeOn(this.env, t, q, out, this.here);
     await this.ctx.storage.sync();
     return r;
   }

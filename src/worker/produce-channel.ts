@@ -128,7 +128,7 @@ export class ProduceChannel {
     lane.busy = true;
     if (++this.appends >= this.appendsMax) this.recycling = true;
     const out = batch.length === 1 ? batch[0].part.out : batch.flatMap((w) => w.part.out);
-    storeOn(this.env, t, q, out).then((res) => {
+    this.store(t, q, out).then((res) => {
       let i = 0;
       for (const w of batch) {
         for (const idx of w.part.idx) w.send.results[idx] = res[i++];

@@ -49,11 +49,14 @@ export function splitByQueue(inputs: MessageInput[], prepared: Outgoing[], t: To
   return byQueue;
 }
 
+/** What storeOn appends through: the queue's Broker by RPC, or (`via`) that Broker's own methods. */
+export type Appender = Pick<Broker, 'produce' | 'producePacked'>;
+
 /**
  * Appends to one queue in one transaction; resolves once durable, with one result per message.
  * Plain messages go packed (packRecords), and their ids follow from the first offset.
  */
-export async function storeOn(env: Env, t: TopicRoute, q: number, out: Outgoing[], via?: Broker): Promise<Produced[]> {
+export async function storeOn(env: Env, t: TopicRoute, q: number, out: Outgoing[], via?: Appender): Promise<Produced[]> {
   const route = { topic: t, queueId: q };
   const packed = packRecords(out);
   // `via`: the queue's own Broker storing for a socket it holds (ProduceChannel in the Broker), no RPC

@@ -333,3 +333,37 @@ describe('web pages (/dashboard, /docs), served from the generated site module',
     expect((await call('GET', '/docs/../v1/health')).status).toBe(200);
   });
 });
+
+describe('produce channel: where the appends are made', () => {
+  /** Sends `n` one-message frames on a produce socket and waits for their answers. */
+  async function produceOverSocket(topic: string, n: number): Promise<Json[]> {
+    const res = await SELF.fetch(`${BASE}/v1/topics/${topic}/messages/ws`, { headers: { Upgrade: 'websocket' } });
+    expect(res.status).toBe(101);
+    const ws = res.webSocket!;
+    const answers: Json[] = [];
+    ws.addEventListener('message', (e) => answers.push(JSON.parse(e.data as string)));
+    ws.accept();
+    for (let i = 1; i <= n; i++) ws.send(JSON.stringify({ type: 'send', id: i, messages: [{ body: `m${i}` }] }));
+    for (let i = 0; i < 300 && answers.length < n; i++) await sleep(10);
+    ws.close(1000, 'done');
+    return answers;
+  }
+
+  it('a topic of one queue: the Broker holding the socket stores the sends itself, with no produce call; with two queues the Worker calls each Broker', async () => {
+    for (const queues of [1, 2]) {
+      const topic = uniq(`chan${queues}`);
+      await createTopic({ name: topic, queues });
+      const t = (await nameServer(env).getTopic(topic))!;
+      const answers = await produceOverSocket(topic, 5);
+      // answered once each (in any order across two queues)
+      expect(answers.map((a) => [a.type, a.id]).sort((a, b) => a[1] - b[1])).toEqual([1, 2, 3, 4, 5].map((i) => ['sent', i]));
+      const counters = await Promise.all(Array.from({ length: queues }, (_, q) => broker(env, t, q).costCounters()));
+      const calls = counters.reduce((n, c) => n + c.produceCalls, 0);
+      // stored all the same: each send's offset is in its queue's log
+      const stored = (await call('GET', `/v1/topics/${topic}`)).json.queueStatus.reduce((n: number, q: Json) => n + q.maxOffset, 0);
+      expect(stored).toBe(5);
+      if (queues === 1) expect(calls).toBe(0);
+      else expect(calls).toBeGreaterThanOrEqual(1);
+    }
+  });
+});
