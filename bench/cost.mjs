@@ -75,14 +75,16 @@ export async function runCost({ url, opts: o, log }) {
       e.n += x.n; e.rowsRead += x.rowsRead; e.rowsWritten += x.rowsWritten;
       byStatement.set(x.sql, e);
     }
-    const b = r.json.brokers.reduce((a, x) => ({ statements: a.statements + x.statements, rowsRead: a.rowsRead + x.rowsRead, rowsWritten: a.rowsWritten + x.rowsWritten, databaseSize: a.databaseSize + x.databaseSize, brokerWsMessagesIn: a.brokerWsMessagesIn + x.wsMessagesIn }),
-      { statements: 0, rowsRead: 0, rowsWritten: 0, databaseSize: 0, brokerWsMessagesIn: 0 });
+    const b = r.json.brokers.reduce((a, x) => ({ statements: a.statements + x.statements, rowsRead: a.rowsRead + x.rowsRead, rowsWritten: a.rowsWritten + x.rowsWritten, databaseSize: a.databaseSize + x.databaseSize, brokerWsMessagesIn: a.brokerWsMessagesIn + x.wsMessagesIn, brokerProduceCalls: a.brokerProduceCalls + x.produceCalls }),
+      { statements: 0, rowsRead: 0, rowsWritten: 0, databaseSize: 0, brokerWsMessagesIn: 0, brokerProduceCalls: 0 });
     return { ...b, ...r.json.worker, byStatement, at: performance.now() };
   }
   const diff = (a, b, messages, extra = {}) => {
     const d = {};
-    for (const k of ['statements', 'rowsRead', 'rowsWritten', 'databaseSize', 'workerRequests', 'brokerRpc', 'brokerFetch', 'brokerWsMessagesIn', 'nameServerRpc']) d[k] = b[k] - a[k];
-    d.doRequests = d.brokerRpc + d.brokerFetch + d.nameServerRpc + d.brokerWsMessagesIn / PRICES.wsMessagesPerRequest;
+    for (const k of ['statements', 'rowsRead', 'rowsWritten', 'databaseSize', 'workerRequests', 'brokerRpc', 'brokerFetch', 'brokerWsMessagesIn', 'nameServerRpc', 'brokerProduceCalls', 'workerProduceCalls']) d[k] = b[k] - a[k];
+    // produce calls the Brokers received that the Worker did not make: one object calling another
+    d.objectProduceCalls = Math.max(0, d.brokerProduceCalls - d.workerProduceCalls);
+    d.doRequests = d.brokerRpc + d.brokerFetch + d.nameServerRpc + d.objectProduceCalls + d.brokerWsMessagesIn / PRICES.wsMessagesPerRequest;
     d.seconds = round((b.at - a.at) / 1000, 2);
     const per = {};
     for (const [k, v] of Object.entries(d)) if (k !== 'seconds') per[k] = round(v / messages, 5);
@@ -379,6 +381,6 @@ export function costMarkdown(r) {
     '',
     '- Not included: Workers CPU time, storage ($/GB-month; DB bytes per message above, kept for the retention period), the included monthly allowances, and egress. ' +
       'Duration assumes the object is active only while it works; at a steady R msg/s a busy queue costs 0.125/R GB-s per message, so it is only significant for queues that are busy at a low rate.',
-    `- DO requests = RPC calls + fetches the Worker made on Broker/NameServer stubs + WebSocket messages the Brokers received (counted by each Broker: a client's on a 1-queue topic, a relay's on others) / ${P.wsMessagesPerRequest}; alarms and object-to-object calls are not counted (none per message in these flows).`,
+    `- DO requests = RPC calls + fetches the Worker made on Broker/NameServer stubs + WebSocket messages the Brokers received (counted by each Broker: a client's on a 1-queue topic, a relay's on others) / ${P.wsMessagesPerRequest}; plus the produce calls the Brokers received that the Worker did not make (one object calling another: a dead-letter move, or a Broker holding a producer's socket storing to another queue); alarms are not counted.`,
   ].join('\n');
 }

@@ -20,6 +20,8 @@ export { Broker, NameServer };
 
 const counts = {
   workerRequests: 0, brokerRpc: 0, brokerFetch: 0, nameServerRpc: 0, since: Date.now(),
+  /** of brokerRpc, the produce calls: the rest of what Brokers count as received came from objects */
+  workerProduceCalls: 0,
 };
 type Kind = 'broker' | 'nameServer';
 
@@ -38,7 +40,10 @@ function wrapStub(stub: DurableObjectStub, kind: Kind): DurableObjectStub {
         };
       }
       if (typeof prop === 'string' && prop !== 'then' && typeof v === 'function') {
-        return (...a: unknown[]) => { countRpc(kind); return (target as unknown as Record<string, (...x: unknown[]) => unknown>)[prop](...a); };
+        return (...a: unknown[]) => {
+          countRpc(kind);
+          if (kind === 'broker' && (prop === 'produce' || prop === 'producePacked')) counts.workerProduceCalls++;
+          return (target as unknown as Record<string, (...x: unknown[]) => unknown>)[prop](...a); };
       }
       return v;
     },
