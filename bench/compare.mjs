@@ -353,8 +353,8 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
           split: { toStore: ms(toStore), storeToConsumer: ms(toConsumer) },
           e2e: { p50: r2(pct(s, 50)), p90: r2(pct(s, 90)), p99: r2(pct(s, 99)), max: r2(s[s.length - 1]) },
           pubAck: { p50: r2(pct(a, 50)), p90: r2(pct(a, 90)), p99: r2(pct(a, 99)), max: r2(a[a.length - 1]) },
-          // how late a separate idle process woke from 1-ms sleeps meanwhile: the machine's own floor
           slowOver20ms: slow.slice(0, 20),
+          // how late a separate idle process woke from 1-ms sleeps meanwhile: the machine's own floor
           jitter, clientLoop, via, cpu, load1: round(os.loadavg()[0], 2), ...(stream ? { frames: stream.stats.frames } : {}),
         };
       } finally { await probe?.stop(); await closeWs(ws); await ch?.close(); await stream?.close(); }

@@ -43,7 +43,8 @@ function wrapStub(stub: DurableObjectStub, kind: Kind): DurableObjectStub {
         return (...a: unknown[]) => {
           countRpc(kind);
           if (kind === 'broker' && (prop === 'produce' || prop === 'producePacked')) counts.workerProduceCalls++;
-          return (target as unknown as Record<string, (...x: unknown[]) => unknown>)[prop](...a); };
+          return (target as unknown as Record<string, (...x: unknown[]) => unknown>)[prop](...a);
+        };
       }
       return v;
     },
