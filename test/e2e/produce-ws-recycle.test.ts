@@ -8,7 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { Producer } from '../../src/client/index';
-import { enc, sleep, uniq } from './client';
+import { sleep, uniq } from './client';
+import { Channel } from './produce-client';
 import { useServer } from './server';
 
 const ctx = useServer({ vars: { ALLOW_ANONYMOUS: 'true', CHANNEL_APPENDS_MAX: '20' } });
@@ -22,21 +23,18 @@ async function topic(queues: number): Promise<string> {
 describe.each([[1, 'at its Broker'], [2, 'in the Worker']])('recycling a produce connection (%i queues: the socket ends %s)', (queues) => {
   it('answers sends past the limit OVERLOADED, then closes with 1012 once the rest are answered', async () => {
     const t = await topic(queues);
-    const ws = new WebSocket(`${ctx.server.url.replace(/^http/, 'ws')}/v1/topics/${enc(t)}/messages/ws`);
-    await new Promise((r) => ws.once('open', r));
-    const answers: { id: number; type: string; code?: string }[] = [];
-    ws.on('message', (d) => answers.push(JSON.parse(d.toString())));
-    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
-    // one at a time: each send is one append
-    for (let i = 0; i < 25 && ws.readyState === WebSocket.OPEN; i++) {
-      ws.send(JSON.stringify({ type: 'send', id: i, messages: [{ body: `m${i}` }] }));
-      const until = Date.now() + 5000;
-      while (answers.length <= i && Date.now() < until) await sleep(5);
+    const ch = await Channel.open(ctx.server.url, t);
+    // one at a time: each send is one append (a send the closing socket took is not waited for)
+    for (let i = 0; i < 25 && ch.ws.readyState === WebSocket.OPEN; i++) {
+      ch.send({ type: 'send', id: i, messages: [{ body: `m${i}` }] });
+      await ch.answer(i, 5000).catch(() => null);
     }
-    expect(await Promise.race([closed, sleep(10_000).then(() => -1)])).toBe(1012);
+    expect(await Promise.race([ch.closed.then(() => ch.closeCode), sleep(10_000).then(() => -1)])).toBe(1012);
+    const answers = [...ch.answers.values()];
     const sent = answers.filter((a) => a.type === 'sent');
     expect(sent).toHaveLength(20);
     expect(answers.filter((a) => a.type === 'error').every((a) => a.code === 'OVERLOADED')).toBe(true);
+    expect(ch.unmatched).toEqual([]); // every answer names its send
     expect(await ctx.api.stored(t)).toBe(20);
   });
 
