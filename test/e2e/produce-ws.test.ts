@@ -41,6 +41,28 @@ describe('the produce channel', () => {
     ch.ws.close();
   });
 
+  it('a socket its Broker holds (a topic of one queue) goes on when the topic grows: sends spread to the new queue, each stored once', async () => {
+    const t = await topic('pws-grow');
+    const ch = await Channel.open(ctx.server.url, t);
+    ch.send({ type: 'send', id: 0, messages: [{ body: 'before' }] });
+    expect((await ch.answer(0)).messages[0].queueId).toBe(0);
+    expect((await api.patch(`/v1/topics/${enc(t)}`, { queues: 2 })).status).toBe(200);
+    await sleep(5_500); // the channel looks the route up again after 5 s (ROUTE_REFRESH_MS)
+    const queues: number[] = [];
+    for (let i = 1; i <= 6; i++) {
+      ch.send({ type: 'send', id: i, messages: [{ body: `after ${i}` }] });
+      const a = await ch.answer(i);
+      expect(a.type).toBe('sent');
+      queues.push(a.messages[0].queueId);
+    }
+    // queue 0 stored in place by the Broker holding the socket, queue 1 by a call to its Broker
+    expect(new Set(queues)).toEqual(new Set([0, 1]));
+    expect(await api.stored(t)).toBe(7);
+    const got = await api.drain(t, uniq('g'), { maxMessages: 256 });
+    expect(got.map((m) => m.body).sort()).toEqual(['before', ...Array.from({ length: 6 }, (_, i) => `after ${i + 1}`)].sort());
+    ch.ws.close();
+  }, 30_000);
+
   it('a batch frame answers one result per message in order; a message group stays in one queue, in order', async () => {
     const t = await topic('pws-groups', { queues: 4 });
     const ch = await Channel.open(ctx.server.url, t);
