@@ -1104,15 +1104,11 @@ export class Broker extends DurableObject<Env> {
   }
 
   async webSocketClose(ws: WebSocket, code: number): Promise<void> {
-    this.producer(ws)?.gone();
     this.socketGone(ws);
     try { ws.close(code === 1005 || code === 1006 ? 1000 : code, 'closed'); } catch { /* already closed */ }
   }
 
-  async webSocketError(ws: WebSocket): Promise<void> {
-    this.producer(ws)?.gone();
-    this.socketGone(ws);
-  }
+  async webSocketError(ws: WebSocket): Promise<void> { this.socketGone(ws); }
 
   /**
    * A producer's socket for this queue's topic of one queue (routes/messages.ts): its sends are
@@ -1143,9 +1139,10 @@ export class Broker extends DurableObject<Env> {
     return r;
   }
 
-  /** A consumer went away: its unacked messages go back to the group at once. */
+  /** A socket went away: a producer's channel sends nothing more; a consumer's unacked messages go back to the group at once. */
   private socketGone(ws: WebSocket): void {
-    const st = this.socketState(ws);
+    const st = this.socketOf(ws);
+    if (st instanceof ProduceChannel) { st.gone(); return; }
     if (!st) return;
     this.flushAcks(); // what it acked is done, not returned
     this.saveSocketState(ws, null);
