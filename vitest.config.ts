@@ -4,6 +4,7 @@ import { defineWorkersConfig } from '@cloudflare/vitest-pool-workers/config';
 export default defineWorkersConfig({
   test: {
     include: ['test/workers/**/*.test.ts'],
+    setupFiles: ['test/workers/setup.ts'],
     poolOptions: {
       workers: {
         singleWorker: true,

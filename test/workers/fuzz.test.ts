@@ -28,7 +28,7 @@ import app from '../../src/index';
 import { LIMITS } from '../../src/model/limits';
 import type { Env } from '../../src/env';
 import { broker, nameServer } from '../../src/objects/names';
-import { holdAlarms, uniq } from './helpers';
+import { closeSocket, holdAlarms, uniq } from './helpers';
 
 const BASE = 'https://edgemq.test';
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -484,7 +484,7 @@ describe('fuzz: every endpoint', () => {
       if (res.status === 101) {
         upgraded++;
         res.webSocket!.accept();
-        res.webSocket!.close(1000, 'fuzz');
+        await closeSocket(res.webSocket!, 1000, 'fuzz');
         before = await settled(f); // its leases go back
         return;
       }
@@ -650,7 +650,7 @@ describe('fuzz: WebSocket frames', () => {
     const errorsBefore = frames.filter((x) => x.type === 'error').length;
     await waitFor(() => frames.some((x) => x.type === 'messages' && x.messages.some((m: Json) => m.body === 'after the fuzz')), 'a push after the fuzz');
     expect(frames.filter((x) => x.type === 'error')).toHaveLength(errorsBefore); // the good ack was fine
-    ws.close(1000, 'done');
+    await closeSocket(ws);
   }, 120_000);
 
   it('produce channel: every frame gets one answer (an error, or sent for a valid send), the socket stays open, and only answered sends are stored', async () => {
@@ -692,6 +692,6 @@ describe('fuzz: WebSocket frames', () => {
     ws.send(JSON.stringify({ type: 'send', id: 'last', messages: [{ body: 'after the fuzz' }] }));
     await waitFor(() => answers.some((x) => x.id === 'last'), 'the answer to a good send after the fuzz', 300);
     expect(answers.find((x) => x.id === 'last')?.type).toBe('sent');
-    ws.close(1000, 'done');
+    await closeSocket(ws);
   }, 120_000);
 });

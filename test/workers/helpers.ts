@@ -1,5 +1,6 @@
 /** Shared fixtures of the in-workerd tests: routes, groups, messages and handles as the Worker builds them. */
 import { env, runInDurableObject } from 'cloudflare:test';
+import { afterAll, beforeAll } from 'vitest';
 import type { Env } from '../../src/env';
 import type { Failure } from '../../src/model/errors';
 import { decodeReceiptHandle } from '../../src/model/ids';
@@ -93,10 +94,22 @@ export function sqlMeta(sql: SqlStorage) {
 }
 
 /**
+ * In the describe that calls it, alarms go off by themselves, on time (setup.ts holds them back
+ * everywhere else). Each of its tests must end with none due soon (holdAlarms on its objects): an
+ * alarm that fires after its test breaks isolated storage.
+ */
+export function alarmsOnTime(): void {
+  const g = globalThis as { __alarmsOnTime?: boolean };
+  beforeAll(() => { g.__alarmsOnTime = true; });
+  afterAll(() => { g.__alarmsOnTime = false; });
+}
+
+/**
  * Makes the object's alarm fire only when a test runs it (runDurableObjectAlarm): every alarm the
  * object sets is stored 10 minutes later than asked, so none goes off on its own during a test
  * (an alarm still running when a test ends breaks isolated storage). The Broker's own idea of
  * when its alarm is due (`alarmAt`) is untouched; runDurableObjectAlarm runs any set alarm at once.
+ * setup.ts does as much for every object, but alarmsOnTime lets them go: this holds them again.
  */
 export async function holdAlarms(stub: DurableObjectStub<Broker>): Promise<void> {
   await runInDurableObject(stub, async (_i, state) => {
@@ -117,3 +130,15 @@ export function alarmAt(stub: DurableObjectStub<Broker>): Promise<number | null>
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Closes a test's WebSocket and waits for the close to come back, so that the object has seen it
+ * before the test ends: a close event delivered to an object after its test would reopen it while
+ * isolated storage is copied (WebSockets are the runtime's, not the test's, and outlive it).
+ */
+export async function closeSocket(ws: WebSocket, code = 1000, reason = 'done'): Promise<void> {
+  if (ws.readyState === WebSocket.CLOSED) return;
+  const closed = new Promise<void>((r) => ws.addEventListener('close', () => r(), { once: true }));
+  ws.close(code, reason);
+  await Promise.race([closed, sleep(2000)]);
+}

@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import type { Broker } from '../../src/objects/Broker';
 import { broker, dlqTopicName, nameServer, type QueueRoute } from '../../src/objects/names';
 import {
-  alarmAt, brokerOf, brokerSql, consumer, groupConfig, handleOf, holdAlarms, ok, outgoing, queueRoute, received, sleep, uniq,
+  alarmAt, alarmsOnTime, brokerOf, brokerSql, closeSocket, consumer, groupConfig, handleOf, holdAlarms, ok, outgoing, queueRoute, received, sleep, uniq,
 } from './helpers';
 
 type Stub = DurableObjectStub<Broker>;
@@ -72,6 +72,7 @@ async function tables(stub: Stub) {
 }
 
 describe('an alarm whose work fails', () => {
+  alarmsOnTime(); // the first test waits for workerd to run the alarm, and again after it threw
   it('is retried when it throws, and its rolled-back work is done exactly once', async () => {
     const route = queueRoute(uniq('rel-alarm'));
     const stub = brokerOf(route);
@@ -175,6 +176,7 @@ describe('an alarm whose work fails', () => {
 });
 
 describe('a Broker reset in the middle of a delivery', () => {
+  alarmsOnTime(); // leases run out by the alarm the new instance kept
   async function topicWithGroup(invisibleMs: number, queues = 1) {
     const topic = uniq('rel-reset');
     const group = uniq('g');
@@ -212,6 +214,7 @@ describe('a Broker reset in the middle of a delivery', () => {
     expect(settled.json.results.map((x: Json) => x.status)).toEqual(['OK', 'OK', 'EXPIRED', 'EXPIRED', 'EXPIRED']);
     expect((await call('POST', `${sub}/receive`, { waitMs: 300 })).json.messages).toEqual([]);
     expect((await call('GET', `/v1/groups/${group}`)).json).toMatchObject({ lag: 0, queues: [{ inflight: 0, retrying: 0 }] });
+    await holdAlarms(stub());
   });
 
   it('fails a long poll in flight with 503 OVERLOADED and Retry-After, not a 500', async () => {
@@ -256,8 +259,7 @@ describe('a Broker reset in the middle of a delivery', () => {
     await until('lag 0', async () => (await call('GET', `/v1/groups/${group}`)).json, (g) => g.lag === 0 && inflight(g) === 0);
     await sleep(200);
     expect(c2.got).toHaveLength(1);
-    c2.ws.close(1000, 'done');
-    await sleep(100);
+    await closeSocket(c2.ws);
   });
 });
 
@@ -274,7 +276,7 @@ describe('push acks, applied together', () => {
     await until('20 pushed messages', async () => c1.got.length, (n) => n === 20);
     // 15 acks, one frame each, then the consumer goes: the 5 unacked come back, the 15 never
     for (const m of c1.got.slice(0, 15)) c1.ws.send(JSON.stringify({ type: 'ack', receiptHandles: [m.receiptHandle] }));
-    c1.ws.close(1000, 'done');
+    await closeSocket(c1.ws);
 
     const c2 = await open('c2');
     await until('the unacked five back', async () => c2.got.length, (n) => n >= 5, 5000);
@@ -287,8 +289,7 @@ describe('push acks, applied together', () => {
     expect((await call('GET', `/v1/groups/${group}`)).json).toMatchObject({ lag: 0, queues: [{ inflight: 0, retrying: 0 }] });
     const trace = (await call('GET', `/v1/topics/${topic}/messages/${c1.got[0].messageId}/trace`)).json.events.map((e: Json) => e.type);
     expect(trace).toEqual(['PUBLISHED', 'DELIVERED', 'ACKED']);
-    c2.ws.close(1000, 'done');
-    await sleep(100);
+    await closeSocket(c2.ws);
   });
 });
 
@@ -329,8 +330,7 @@ describe('push deliveries, written behind', () => {
     expect(c2.got.map((m) => [m.body, m.deliveryAttempt])).toEqual([['c', 2]]);
     c2.ws.send(JSON.stringify({ type: 'ack', receiptHandles: [c2.got[0].receiptHandle] }));
     await until('lag 0', async () => (await call('GET', `/v1/groups/${group}`)).json, (g) => g.lag === 0 && g.queues[0].inflight === 0);
-    c2.ws.close(1000, 'done');
-    await sleep(100);
+    await closeSocket(c2.ws);
   });
 
   it('a pull receive is written at once, with a consumerId or without', async () => {
@@ -364,7 +364,6 @@ describe('push deliveries, written behind', () => {
     c2.ws.send(JSON.stringify({ type: 'ack', receiptHandles: c2.got.map((m) => m.receiptHandle) }));
     await until('lag 0', async () => (await call('GET', `/v1/groups/${group}`)).json, (g) => g.lag === 0 && g.queues[0].inflight === 0);
     expect(await consumeRows()).toEqual({ leases: [], next: 2 });
-    c2.ws.close(1000, 'done');
-    await sleep(100);
+    await closeSocket(c2.ws);
   });
 });

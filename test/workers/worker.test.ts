@@ -3,7 +3,7 @@ import { env, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { decodeReceiptHandle } from '../../src/model/ids';
 import { broker, nameServer } from '../../src/objects/names';
-import { holdAlarms, sleep, uniq } from './helpers';
+import { closeSocket, holdAlarms, sleep, uniq } from './helpers';
 
 const BASE = 'https://edgemq.test';
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -345,7 +345,7 @@ describe('produce channel: where the appends are made', () => {
     ws.accept();
     for (let i = 1; i <= n; i++) ws.send(JSON.stringify({ type: 'send', id: i, messages: [{ body: `m${i}` }] }));
     for (let i = 0; i < 300 && answers.length < n; i++) await sleep(10);
-    ws.close(1000, 'done');
+    await closeSocket(ws);
     return answers;
   }
 
