@@ -94,6 +94,11 @@ const MAX_WAITERS = 1000;
 const GROUP_COMMIT_MESSAGES = 10_000;
 /** (both well past one REST request's limits: a single request always goes in one). */
 const GROUP_COMMIT_CHARS = 16_000_000;
+/**
+ * Appends a group commit joins into one segment row, up to this many characters of records: under
+ * V8's large-object size (128 KB) as one-byte text, with the brackets (see joinPacked).
+ */
+const SEGMENT_JOIN_CHARS = 100_000;
 
 export class Broker extends DurableObject<Env> {
   private sql: SqlStorage;
@@ -402,7 +407,10 @@ export class Broker extends DurableObject<Env> {
     const now = Date.now();
     let base: number;
     try {
-      base = this.txn(() => this.appendPacked(joinPacked(batch.map((a) => a.p)), now)).base;
+      base = this.txn(() => {
+        const runs = joinPacked(batch.map((a) => a.p), SEGMENT_JOIN_CHARS).map((p) => this.appendPacked(p, now));
+        return runs[0].base; // the runs' offsets follow each other
+      });
     } catch (err) {
       for (const a of batch) a.reject(err);
       return;

@@ -169,6 +169,23 @@ describe('produce and receive', () => {
     expect(await brokerSql(stub, 'SELECT base, n FROM segments ORDER BY base')).toEqual([{ base: 0, n: 7 }, { base: 7, n: 1 }]);
   });
 
+  it('group commit: appends that together pass 100,000 characters of records go in more than one segment row, still one commit, offsets in order', async () => {
+    const { route, stub } = await setup({}, 'group-commit-split');
+    const now = Date.now();
+    // five requests of 40 records of ~1 KB: ~41,000 characters each, so two fit a segment row, not three
+    const parts = [0, 1, 2, 3, 4].map((r) => packRecords(outgoing(route, Array.from({ length: 40 }, (_, i) => ({ body: `${r}.${i}:${'x'.repeat(1000)}`, keys: [`r${r}`] })), now))!);
+    expect(parts[0].text.length).toBeGreaterThan(40_000);
+    const answers = (await runInDurableObject(stub, (b: Broker) => Promise.all(parts.map((p) => b.producePacked(route, p))))).map(ok);
+    expect(answers.map((a) => a.base)).toEqual([0, 40, 80, 120, 160]);
+    expect(await brokerSql(stub, 'SELECT base, n FROM segments ORDER BY base')).toEqual([{ base: 0, n: 80 }, { base: 80, n: 80 }, { base: 160, n: 40 }]);
+    for (const off of [0, 39, 40, 79, 80, 159, 160, 199]) {
+      expect(await stub.getMessage(route, { off })).toMatchObject({ body: `${Math.floor(off / 40)}.${off % 40}:${'x'.repeat(1000)}` });
+    }
+    const byKey = async (key: string) => ((await stub.query(route, { key }, null, 100)) as unknown as { messages: { queueOffset: number }[] }).messages.map((m) => m.queueOffset);
+    expect(await byKey('r2')).toEqual(Array.from({ length: 40 }, (_, i) => 80 + i));
+    expect(ok(await stub.status(route))).toMatchObject({ minOffset: 0, maxOffset: 200, messages: 200 });
+  });
+
   it('group commit: an append queued when the topic is dropped answers TOPIC_NOT_FOUND and stores nothing', async () => {
     const { route, stub } = await setup({}, 'group-commit-drop');
     const p = packRecords(outgoing(route, [{ body: 'x' }]))!;
