@@ -42,16 +42,19 @@ export interface PackedRecords { text: string; lens: number[]; sizes: number[]; 
  * per-message handling: a dedupId (looked up and remembered) or a due time (held by the schedule).
  */
 export function packRecords(out: Outgoing[]): PackedRecords | null {
-  const json = new Array<string>(out.length);
-  const lens = new Array<number>(out.length);
-  const sizes = new Array<number>(out.length);
+  // filled by push, not made with `new Array(n)`: the RPC clones a holey array as a sparse one, a
+  // property at a time (V8's ValueSerializer): half of what cloning the call's arguments cost
+  const json: string[] = [];
+  const lens: number[] = [];
+  const sizes: number[] = [];
   const keys: [number, string[]][] = [];
   for (let i = 0; i < out.length; i++) {
     const { rec, dedupId, size } = out[i];
     if (dedupId !== undefined || rec.da !== undefined) return null;
-    json[i] = JSON.stringify(rec);
-    lens[i] = json[i].length;
-    sizes[i] = size;
+    const j = JSON.stringify(rec);
+    json.push(j);
+    lens.push(j.length);
+    sizes.push(size);
     if (rec.k) keys.push([i, rec.k]);
   }
   return { text: json.join(','), lens, sizes, keys };

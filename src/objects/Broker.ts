@@ -314,7 +314,7 @@ export class Broker extends DurableObject<Env> {
     const now = Date.now();
     const window = route.topic.dedupWindowMs;
     const out = this.txn(() => {
-      const results: (Produced | null)[] = new Array(msgs.length).fill(null);
+      const results: (Produced | null)[] = msgs.map(() => null); // dense: the RPC answer clones it (see packRecords)
       const seen = new Map<string, number>();
       const toLog: number[] = [];
       const findDup = this.dedup.finder(now); // the tables this produce creates hold only its own entries
