@@ -8,7 +8,7 @@ import { LIMITS } from '../model/limits';
 import { bodyOnly, MessageInput, ProduceBatch, ProduceResult } from '../model/schemas';
 import { upgradeAtBroker } from '../worker/broker-upgrade';
 import { topicOr404 } from '../worker/catalog-cache';
-import { produceTo } from '../worker/produce';
+import { produceAnswer, produceTo } from '../worker/produce';
 import { ProduceChannel } from '../worker/produce-channel';
 import { check, parseJsonText, topicParam } from '../worker/validate';
 import { define, type App } from './define';
@@ -80,7 +80,7 @@ export function messageRoutes(app: App) {
     const now = Date.now();
     const inputs = await readMessages(c);
     const messages = await produceTo(c.env, t, inputs, now);
-    return c.json({ messages }, 201);
+    return c.body(produceAnswer(messages), 201, { 'Content-Type': 'application/json; charset=utf-8' });
   });
 
   // registered before GET .../messages/{messageId} (src/routes/query.ts): "ws" is no message id

@@ -8,6 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { ClientFrame, parseSendFrame, plainAck, SendFrame } from '../../src/model/frames';
 import { LIMITS } from '../../src/model/limits';
 import { bodyOnly, ProduceBatch } from '../../src/model/schemas';
+import { logMessageIdEncoder } from '../../src/model/ids';
+import { produceAnswer } from '../../src/worker/produce';
 
 const json = fc.jsonValue({ maxDepth: 3 });
 /** messages that are often body-only, sometimes not (other fields, other shapes) */
@@ -75,5 +77,19 @@ describe('the body-only fast path', () => {
       }
     }), { numRuns: 2000 });
     expect(fast).toBeGreaterThan(100);
+  });
+});
+
+describe('produceAnswer', () => {
+  it('writes the same JSON text as JSON.stringify of the answer', () => {
+    const produced = fc.record({
+      messageId: fc.tuple(fc.stringMatching(/^[0-9A-F]{8}$/), fc.integer({ min: 0, max: 255 }), fc.nat()).map(([inc, q, off]) => logMessageIdEncoder(inc, q)(off)),
+      queueId: fc.integer({ min: 0, max: 255 }),
+      queueOffset: fc.option(fc.nat(), { nil: null }),
+      duplicate: fc.option(fc.constant(true as const), { nil: undefined }),
+    }, { requiredKeys: ['messageId', 'queueId', 'queueOffset'] });
+    fc.assert(fc.property(fc.array(produced, { maxLength: 120 }), (messages) => {
+      expect(produceAnswer(messages)).toBe(JSON.stringify({ messages }));
+    }));
   });
 });
