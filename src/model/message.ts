@@ -73,7 +73,7 @@ export function splitRecords(text: string, lens: number[]): string[] {
  * that follow each other are joined while their text stays within `maxChars`; a longer part stays
  * alone. The bound keeps each segment's string out of V8's large-object space, where every string
  * is new memory the kernel must zero (joined whole, a busy commit's 8 x 30 KB cost a tenth of
- * the Broker's CPU in page faults and copies).
+ * workerd's CPU under batched produce in page faults and copies).
  */
 export function joinPacked(parts: PackedRecords[], maxChars: number): PackedRecords[] {
   const runs: PackedRecords[][] = [];
