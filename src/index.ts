@@ -54,14 +54,22 @@ app.use('*', async (c, next) => {
 app.use('/v1/*', auth);
 
 // sizes are checked before anything is parsed: a full batch for produce, 1 MiB elsewhere
-const tooLarge = (limit: number, code: 'BATCH_TOO_LARGE' | 'BAD_REQUEST') => bodyLimit({
-  maxSize: limit,
-  onError: () => { throw new ApiError(code, `the request body is larger than ${limit} bytes`, 413); },
+const bodyLimits = (['BATCH_TOO_LARGE', 'BAD_REQUEST'] as const).map((code) => {
+  const limit = code === 'BATCH_TOO_LARGE' ? LIMITS.requestBytesMax : LIMITS.controlRequestBytesMax;
+  const tooLarge = () => new ApiError(code, `the request body is larger than ${limit} bytes`, 413);
+  return { limit, tooLarge, counted: bodyLimit({ maxSize: limit, onError: () => { throw tooLarge(); } }) };
 });
 app.use('/v1/*', async (c, next) => {
   if (c.req.method === 'GET' || c.req.method === 'HEAD' || c.req.method === 'DELETE') return next();
-  const produce = /^\/v1\/topics\/[^/]+\/messages$/.test(c.req.path);
-  return produce ? tooLarge(LIMITS.requestBytesMax, 'BATCH_TOO_LARGE')(c, next) : tooLarge(LIMITS.controlRequestBytesMax, 'BAD_REQUEST')(c, next);
+  const { limit, tooLarge, counted } = bodyLimits[/^\/v1\/topics\/[^/]+\/messages$/.test(c.req.path) ? 0 : 1];
+  // a declared length is checked as bodyLimit does, but without reading `.body` first (that makes
+  // a stream object per request); a body without one is counted as it is read
+  const length = c.req.header('Content-Length');
+  if (length !== undefined && c.req.header('Transfer-Encoding') === undefined) {
+    if (parseInt(length, 10) > limit) throw tooLarge();
+    return next();
+  }
+  return counted(c, next);
 });
 
 systemRoutes(app);
