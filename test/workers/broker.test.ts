@@ -10,7 +10,7 @@ import type { GroupConfig } from '../../src/model/schemas';
 import type { Broker, ConsumerRef } from '../../src/objects/Broker';
 import { broker, dlqTopicName, type QueueRoute } from '../../src/objects/names';
 import {
-  alarmAt, brokerOf, brokerSql, consumer, groupConfig, handleOf, holdAlarms, HOUR, ok, outgoing, queueRoute, received, sleep,
+  alarmAt, brokerOf, brokerSql, consumer, groupConfig, handleOf, HOUR, ok, outgoing, queueRoute, received, sleep,
 } from './helpers';
 
 type Stub = DurableObjectStub<Broker>;
@@ -23,7 +23,6 @@ interface Delivered {
 async function setup(over: Partial<QueueRoute['topic']> = {}, name = 'orders') {
   const route = queueRoute(name, over);
   const stub = brokerOf(route);
-  await holdAlarms(stub);
   return { route, stub };
 }
 
@@ -884,7 +883,5 @@ describe('store time lookups (no index on time)', () => {
 /** Makes the object start again from its storage (as after an eviction); a new stub reaches it. */
 async function restarted(stub: Stub, route: QueueRoute): Promise<Stub> {
   await runInDurableObject(stub, (_i, state) => { state.abort('reset by the test'); }).then(() => null, () => null);
-  const fresh = brokerOf(route);
-  await holdAlarms(fresh);
-  return fresh;
+  return brokerOf(route);
 }

@@ -27,8 +27,7 @@ import { describe, expect, it } from 'vitest';
 import app from '../../src/index';
 import { LIMITS } from '../../src/model/limits';
 import type { Env } from '../../src/env';
-import { broker, nameServer } from '../../src/objects/names';
-import { closeSocket, holdAlarms, uniq } from './helpers';
+import { closeSocket, uniq } from './helpers';
 
 const BASE = 'https://edgemq.test';
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -112,8 +111,6 @@ async function fixture(): Promise<Fixture> {
   const topic = uniq('fz');
   const group = uniq('fzg');
   await must('POST', '/v1/topics', { name: topic, queues: 2 });
-  const t = (await nameServer(env).getTopic(topic))!;
-  for (let q = 0; q < t.queues; q++) await holdAlarms(broker(env, t, q)); // nothing fires by itself meanwhile
   await must('PUT', `/v1/groups/${group}`, { invisibleMs: LIMITS.invisibleMsMax });
   const produced = await must('POST', `/v1/topics/${topic}/messages`, {
     messages: [

@@ -105,11 +105,10 @@ export function alarmsOnTime(): void {
 }
 
 /**
- * Makes the object's alarm fire only when a test runs it (runDurableObjectAlarm): every alarm the
- * object sets is stored 10 minutes later than asked, so none goes off on its own during a test
- * (an alarm still running when a test ends breaks isolated storage). The Broker's own idea of
- * when its alarm is due (`alarmAt`) is untouched; runDurableObjectAlarm runs any set alarm at once.
- * setup.ts does as much for every object, but alarmsOnTime lets them go: this holds them again.
+ * In an alarmsOnTime describe, makes one object's alarm fire only when a test runs it
+ * (runDurableObjectAlarm), as setup.ts does for every object elsewhere: every alarm the object sets
+ * is stored 10 minutes later than asked, and one already set is moved as far. The Broker's own idea
+ * of when its alarm is due (`alarmAt`) is untouched; runDurableObjectAlarm runs any set alarm at once.
  */
 export async function holdAlarms(stub: DurableObjectStub<Broker>): Promise<void> {
   await runInDurableObject(stub, async (_i, state) => {

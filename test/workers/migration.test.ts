@@ -11,7 +11,7 @@ import { CommitLog } from '../../src/storage/commitlog';
 import { ConsumeState } from '../../src/storage/consume';
 import { BROKER_MIGRATIONS, migrate } from '../../src/storage/schema';
 import { Trace } from '../../src/storage/trace';
-import { brokerOf, brokerSql, consumer, groupConfig, handleOf, holdAlarms, ok, queueRoute, received, sqlMeta, uniq } from './helpers';
+import { brokerOf, brokerSql, consumer, groupConfig, handleOf, ok, queueRoute, received, sqlMeta, uniq } from './helpers';
 
 type Stub = DurableObjectStub<Broker>;
 
@@ -31,7 +31,6 @@ describe('migration to schema 8 (no segments_ts, no leases_deadline, trace one r
     const route = queueRoute(uniq('mig'));
     const g = groupConfig('g', { retryPolicy: { type: 'EXPONENTIAL', initialMs: 0, maxMs: 0, multiplier: 1 } });
     let stub: Stub = brokerOf(route);
-    await holdAlarms(stub);
     const now = Date.now();
     const expiredAt = now - 1000;
     const leaseId = await runInDurableObject(stub, async (_i, state) => {
@@ -68,7 +67,6 @@ describe('migration to schema 8 (no segments_ts, no leases_deadline, trace one r
     // the object starts again on that storage: its constructor migrates 5 → 8
     await runInDurableObject(stub, (_i, state) => { state.abort('restart on schema 5 data'); }).catch(() => null);
     stub = brokerOf(route);
-    await holdAlarms(stub);
     await runInDurableObject(stub, (i, state) => {
       const sql = state.storage.sql;
       expect(sql.exec<{ v: number }>('SELECT v FROM schema_version').one().v).toBe(BROKER_MIGRATIONS.length);

@@ -1,6 +1,6 @@
 /**
  * Scheduled and transactional (half) messages in the Broker object, through its RPC methods.
- * Alarms only run when a test runs them (holdAlarms + runDurableObjectAlarm), and time is made to
+ * Alarms only run when a test runs them (runDurableObjectAlarm; see setup.ts), and time is made to
  * pass by backdating `scheduled.due` / `txs.due` in the object's SQLite. A check server cannot run
  * inside workerd: here checks go to http://127.0.0.1:9/, which refuses at once (= UNKNOWN); the
  * answers COMMIT / ROLLBACK / garbage / timeouts are covered end to end (test/e2e/transactions.test.ts).
@@ -16,7 +16,7 @@ import type { Broker } from '../../src/objects/Broker';
 import type { QueueRoute } from '../../src/objects/names';
 import type { TxOpts } from '../../src/storage/transactions';
 import {
-  alarmAt, brokerOf, brokerSql, consumer, groupConfig, handleOf, holdAlarms, ok, outgoing, queueRoute, received, topicRoute, uniq,
+  alarmAt, brokerOf, brokerSql, consumer, groupConfig, handleOf, ok, outgoing, queueRoute, received, topicRoute, uniq,
 } from './helpers';
 
 type Stub = DurableObjectStub<Broker>;
@@ -37,7 +37,6 @@ const DAY = 86_400_000;
 async function setup(over: Partial<QueueRoute['topic']> = {}) {
   const route = queueRoute(uniq('sched'), over);
   const stub = brokerOf(route);
-  await holdAlarms(stub);
   return { route, stub };
 }
 

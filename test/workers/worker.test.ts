@@ -3,7 +3,7 @@ import { env, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { decodeReceiptHandle } from '../../src/model/ids';
 import { broker, nameServer } from '../../src/objects/names';
-import { closeSocket, holdAlarms, sleep, uniq } from './helpers';
+import { closeSocket, sleep, uniq } from './helpers';
 
 const BASE = 'https://edgemq.test';
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -32,12 +32,10 @@ function expectError(r: { status: number; json: Json; headers: Headers }, status
   return r.json.error.message;
 }
 
-/** Creates a topic and keeps its brokers' alarms for the test to run (see holdAlarms). */
+/** Creates a topic (its brokers' alarms run only when a test runs them: setup.ts). */
 async function createTopic(body: Json) {
   const r = await call('POST', '/v1/topics', body);
   expect(r.status, JSON.stringify(r.json)).toBe(201);
-  const t = (await nameServer(env).getTopic(body.name))!;
-  for (let q = 0; q < t.queues; q++) await holdAlarms(broker(env, t, q));
   return r.json;
 }
 
