@@ -54,14 +54,15 @@ app.use('*', async (c, next) => {
 app.use('/v1/*', auth);
 
 // sizes are checked before anything is parsed: a full batch for produce, 1 MiB elsewhere
-const bodyLimits = (['BATCH_TOO_LARGE', 'BAD_REQUEST'] as const).map((code) => {
-  const limit = code === 'BATCH_TOO_LARGE' ? LIMITS.requestBytesMax : LIMITS.controlRequestBytesMax;
+function bodyLimitOf(limit: number, code: 'BATCH_TOO_LARGE' | 'BAD_REQUEST') {
   const tooLarge = () => new ApiError(code, `the request body is larger than ${limit} bytes`, 413);
   return { limit, tooLarge, counted: bodyLimit({ maxSize: limit, onError: () => { throw tooLarge(); } }) };
-});
+}
+const produceLimit = bodyLimitOf(LIMITS.requestBytesMax, 'BATCH_TOO_LARGE');
+const controlLimit = bodyLimitOf(LIMITS.controlRequestBytesMax, 'BAD_REQUEST');
 app.use('/v1/*', async (c, next) => {
   if (c.req.method === 'GET' || c.req.method === 'HEAD' || c.req.method === 'DELETE') return next();
-  const { limit, tooLarge, counted } = bodyLimits[/^\/v1\/topics\/[^/]+\/messages$/.test(c.req.path) ? 0 : 1];
+  const { limit, tooLarge, counted } = /^\/v1\/topics\/[^/]+\/messages$/.test(c.req.path) ? produceLimit : controlLimit;
   // a declared length is checked as bodyLimit does, but without reading `.body` first (that makes
   // a stream object per request); a body without one is counted as it is read
   const length = c.req.header('Content-Length');

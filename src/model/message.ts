@@ -77,11 +77,11 @@ export function splitRecords(text: string, lens: number[]): string[] {
  */
 export function joinPacked(parts: PackedRecords[], maxChars: number): PackedRecords[] {
   const runs: PackedRecords[][] = [];
-  let chars = Infinity;
+  let chars = 0; // of the last run, with its commas
   for (const p of parts) {
-    if (chars + 1 + p.text.length > maxChars) { runs.push([]); chars = -1; }
-    runs[runs.length - 1].push(p);
-    chars += 1 + p.text.length;
+    const last = runs[runs.length - 1];
+    if (last && chars + 1 + p.text.length <= maxChars) { last.push(p); chars += 1 + p.text.length; }
+    else { runs.push([p]); chars = p.text.length; }
   }
   return runs.map((run) => {
     if (run.length === 1) return run[0];
