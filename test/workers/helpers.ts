@@ -93,6 +93,11 @@ export function sqlMeta(sql: SqlStorage) {
   };
 }
 
+/** How much later than asked a held alarm is stored: no test runs that long. */
+export const ALARM_HOLD_MS = 600_000;
+/** When an alarm asked for `at` goes off once held (a time already past counts as now). */
+export const heldUntil = (at: number | Date) => Math.max(Number(at), Date.now()) + ALARM_HOLD_MS;
+
 /**
  * In the describe that calls it, alarms go off by themselves, on time (setup.ts holds them back
  * everywhere else). Each of its tests must end with none due soon (holdAlarms on its objects): an
@@ -116,10 +121,10 @@ export async function holdAlarms(stub: DurableObjectStub<Broker>): Promise<void>
     if (storage.held) return;
     const real = storage.setAlarm.bind(storage);
     storage.setAlarm = (at: number | Date, opts?: DurableObjectSetAlarmOptions) =>
-      real(Math.max(Number(at), Date.now()) + 600_000, opts);
+      real(heldUntil(at), opts);
     storage.held = true;
     const set = await storage.getAlarm();
-    if (set !== null && set < Date.now() + 600_000) await real(set + 600_000);
+    if (set !== null && set < Date.now() + ALARM_HOLD_MS) await real(set + ALARM_HOLD_MS);
   });
 }
 

@@ -8,19 +8,18 @@
  * end-to-end tests against `wrangler dev`, and by the few tests here that ask for them (alarmsOnTime).
  */
 import { env, runInDurableObject } from 'cloudflare:test';
-
-export const ALARM_HOLD_MS = 600_000;
+import { heldUntil } from './helpers';
 
 const g = globalThis as { __alarmsHeld?: boolean; __alarmsOnTime?: boolean };
 if (!g.__alarmsHeld) {
   g.__alarmsHeld = true;
   // the storage class is not a global: its prototype is reached through an object's own storage
-  await runInDurableObject(env.NAMESERVER.get(env.NAMESERVER.idFromName('setup: alarm hold')), (_o, state) => {
+  await runInDurableObject(env.NAMESERVER.getByName('setup: alarm hold'), (_o, state) => {
     const proto = Object.getPrototypeOf(state.storage) as DurableObjectStorage;
     const setAlarm = proto.setAlarm;
     proto.setAlarm = function (this: DurableObjectStorage, at: number | Date, opts?: DurableObjectSetAlarmOptions) {
       // a describe that tests alarms going off by themselves lets them (helpers' alarmsOnTime)
-      return setAlarm.call(this, g.__alarmsOnTime ? at : Math.max(Number(at), Date.now()) + ALARM_HOLD_MS, opts);
+      return setAlarm.call(this, g.__alarmsOnTime ? at : heldUntil(at), opts);
     };
   });
 }
