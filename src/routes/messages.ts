@@ -63,7 +63,9 @@ async function readMessages(c: Context): Promise<MessageInput[]> {
     if (Array.isArray(arr) && arr.length > 0 && Object.keys(v).length === 1 && bodyOnly(arr)) return arr;
     return check(ProduceBatch, v).messages;
   }
-  return [check(MessageInput, v)];
+  // one message `{"body": ...}`: what the schema makes of it is itself, as in a batch (bodyOnly)
+  const one = [v];
+  return bodyOnly(one) ? one : [check(MessageInput, v)];
 }
 
 export function messageRoutes(app: App) {
