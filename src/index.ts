@@ -2,6 +2,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import { TrieRouter } from 'hono/router/trie-router';
 import { ApiError } from './model/errors';
 import { LIMITS } from './model/limits';
 import { clusterRoutes } from './routes/cluster';
@@ -17,11 +18,12 @@ import { systemRoutes } from './routes/system';
 import { tokenRoutes } from './routes/tokens';
 import { topicRoutes } from './routes/topics';
 import { auth, type AuthEnv } from './worker/auth';
+import { MatchCache } from './worker/match-cache';
 
 export { Broker } from './objects/Broker';
 export { NameServer } from './objects/NameServer';
 
-const app = new OpenAPIHono<AuthEnv>();
+const app = new OpenAPIHono<AuthEnv>({ router: new MatchCache(new TrieRouter()) });
 
 app.onError((err, c) => {
   if (err instanceof ApiError) {
