@@ -35,7 +35,7 @@ export function messageSizes(topic: string, messages: MessageInput[], now = Date
   const t = anyTopic(topic);
   return messages.map((m, i) => {
     try {
-      return prepare(m as Parameters<typeof prepare>[0], t, now, messages.length === 1 ? '' : `messages[${i}].`).size;
+      return prepare(m as Parameters<typeof prepare>[0], t, now, messages.length === 1 ? '' : i).size;
     } catch (e) {
       if (e instanceof ApiError) throw new EdgeMQError(e.code, e.message, { status: e.status });
       throw e;

@@ -51,13 +51,24 @@ export function packRecords(out: Outgoing[]): PackedRecords | null {
   for (let i = 0; i < out.length; i++) {
     const { rec, dedupId, size } = out[i];
     if (dedupId !== undefined || rec.da !== undefined) return null;
-    const j = JSON.stringify(rec);
+    const j = recordText(rec);
     json.push(j);
     lens.push(j.length);
     sizes.push(size);
     if (rec.k) keys.push([i, rec.k]);
   }
   return { text: json.join(','), lens, sizes, keys };
+}
+
+/**
+ * JSON.stringify(rec), written out for the commonest record (a body and nothing else): a third
+ * less time than the generic stringify of the object per message on the batched produce path.
+ */
+export function recordText(rec: Rec): string {
+  if (rec.t !== undefined || rec.k !== undefined || rec.p !== undefined || rec.g !== undefined || rec.da !== undefined || rec.o !== undefined) {
+    return JSON.stringify(rec);
+  }
+  return `{"b":${JSON.stringify(rec.b)},"e":${rec.e},"bt":${rec.bt}}`;
 }
 
 /** Records joined by commas (PackedRecords' `text`), one JSON text each again: `lens` says where they end. */
@@ -126,23 +137,33 @@ function depthOf(v: unknown, limit: number, d = 0): number {
   return d;
 }
 
+/** Where a message is in its request, for errors: '' (the only one), or its index in a batch. */
+export type Where = '' | number;
+/** The prefix of an error's field: "" or "messages[3]." (made only for an error). */
+function at(where: Where, f = ''): string {
+  return where === '' ? f : `messages[${where}].${f}`;
+}
+/** The message an error speaks of: "messages[3]", or `alone` when it is the request's only one. */
+function which(where: Where, alone: string): string {
+  return where === '' ? alone : `messages[${where}]`;
+}
+
 /** Validates what the schema cannot (body vs encoding, sizes, topic type) and builds the record. */
-export function prepare(m: MessageInput, topic: TopicConfig, now: number, where = '', transactional = false): Outgoing {
-  const at = (f: string) => `${where}${f}`;
-  if (m.body === undefined) throw new ApiError('BAD_REQUEST', `${at('body')} is required: a string or any JSON value`);
+export function prepare(m: MessageInput, topic: TopicConfig, now: number, where: Where = '', transactional = false): Outgoing {
+  if (m.body === undefined) throw new ApiError('BAD_REQUEST', `${at(where, 'body')} is required: a string or any JSON value`);
   const encoding: Encoding = m.encoding ?? (typeof m.body === 'string' ? 'text' : 'json');
   let b: string;
   let bodyBytes: number;
   if (encoding === 'json') {
     if (depthOf(m.body, LIMITS.jsonDepthMax) > LIMITS.jsonDepthMax) {
-      throw new ApiError('BAD_REQUEST', `${at('body')} is nested deeper than ${LIMITS.jsonDepthMax} levels`);
+      throw new ApiError('BAD_REQUEST', `${at(where, 'body')} is nested deeper than ${LIMITS.jsonDepthMax} levels`);
     }
     b = JSON.stringify(m.body);
     bodyBytes = byteLen(b);
   } else if (typeof m.body !== 'string') {
-    throw new ApiError('BAD_REQUEST', `${at('body')} must be a string when encoding is "${encoding}"`);
+    throw new ApiError('BAD_REQUEST', `${at(where, 'body')} must be a string when encoding is "${encoding}"`);
   } else if (encoding === 'base64') {
-    if (!BASE64.test(m.body)) throw new ApiError('BAD_REQUEST', `${at('body')} is not valid base64`);
+    if (!BASE64.test(m.body)) throw new ApiError('BAD_REQUEST', `${at(where, 'body')} is not valid base64`);
     b = m.body;
     bodyBytes = (b.length / 4) * 3 - (b.endsWith('==') ? 2 : b.endsWith('=') ? 1 : 0);
   } else {
@@ -156,30 +177,30 @@ export function prepare(m: MessageInput, topic: TopicConfig, now: number, where 
     let pb = 0;
     for (const [k, v] of Object.entries(m.properties)) pb += byteLen(k) + byteLen(v);
     if (pb > LIMITS.propertiesBytesMax) {
-      throw new ApiError('BAD_REQUEST', `${at('properties')} total ${pb} bytes; the limit is ${LIMITS.propertiesBytesMax}`);
+      throw new ApiError('BAD_REQUEST', `${at(where, 'properties')} total ${pb} bytes; the limit is ${LIMITS.propertiesBytesMax}`);
     }
     size += pb;
   }
   if (size > topic.maxMessageBytes) {
     throw new ApiError('MESSAGE_TOO_LARGE',
-      `${where || 'message'} is ${size} bytes (body, tag, keys and properties); topic "${topic.name}" allows ${topic.maxMessageBytes} (maxMessageBytes)`);
+      `${which(where, 'message')} is ${size} bytes (body, tag, keys and properties); topic "${topic.name}" allows ${topic.maxMessageBytes} (maxMessageBytes)`);
   }
 
   if (m.deliverAt !== undefined && m.delayMs !== undefined) {
-    throw new ApiError('BAD_REQUEST', `${at('deliverAt')} and ${at('delayMs')} are exclusive: give one`);
+    throw new ApiError('BAD_REQUEST', `${at(where, 'deliverAt')} and ${at(where, 'delayMs')} are exclusive: give one`);
   }
   let da = m.deliverAt ?? (m.delayMs !== undefined ? now + m.delayMs : undefined);
   if (da !== undefined && da > now + LIMITS.maxDelayMs) {
-    throw new ApiError('BAD_REQUEST', `${at('deliverAt')} is more than 365 days ahead`);
+    throw new ApiError('BAD_REQUEST', `${at(where, 'deliverAt')} is more than 365 days ahead`);
   }
   const scheduled = da !== undefined;
   if (scheduled && m.messageGroup !== undefined) {
-    throw new ApiError('MESSAGE_TYPE_MISMATCH', `${where || 'a message'} cannot be both FIFO (messageGroup) and scheduled (deliverAt/delayMs)`);
+    throw new ApiError('MESSAGE_TYPE_MISMATCH', `${which(where, 'a message')} cannot be both FIFO (messageGroup) and scheduled (deliverAt/delayMs)`);
   }
   if (scheduled && transactional) {
-    throw new ApiError('MESSAGE_TYPE_MISMATCH', `${where || 'a message'} in a transaction cannot be scheduled (deliverAt/delayMs)`);
+    throw new ApiError('MESSAGE_TYPE_MISMATCH', `${which(where, 'a message')} in a transaction cannot be scheduled (deliverAt/delayMs)`);
   }
-  checkType(topic, { fifo: m.messageGroup !== undefined, scheduled, transactional }, where);
+  checkType(topic, m.messageGroup !== undefined, scheduled, transactional, where);
   if (da !== undefined && da <= now) da = undefined; // already due: an ordinary message
 
   const rec: Rec = { b, e: ENC[encoding], bt: now };
@@ -192,29 +213,33 @@ export function prepare(m: MessageInput, topic: TopicConfig, now: number, where 
 }
 
 /** A typed topic takes one kind of message (RocketMQ 5's message types). */
-export function checkType(topic: TopicConfig, k: { fifo: boolean; scheduled: boolean; transactional: boolean }, where = '') {
-  const what = where || 'the message';
-  const bad = (msg: string) => { throw new ApiError('MESSAGE_TYPE_MISMATCH', `${what}: topic "${topic.name}" is ${topic.type}; ${msg}`); };
+export function checkType(topic: TopicConfig, fifo: boolean, scheduled: boolean, transactional: boolean, where: Where = ''): void {
+  const bad = wrongType(topic, fifo, scheduled, transactional);
+  if (bad) throw new ApiError('MESSAGE_TYPE_MISMATCH', `${which(where, 'the message')}: topic "${topic.name}" is ${topic.type}; ${bad}`);
+}
+
+/** Why a message of this kind does not fit the topic's type, or null when it does. */
+function wrongType(topic: TopicConfig, fifo: boolean, scheduled: boolean, transactional: boolean): string | null {
   switch (topic.type) {
     case 'NORMAL':
-      if (k.fifo) bad('it takes no messageGroup (use a FIFO or MIXED topic)');
-      if (k.scheduled) bad('it takes no deliverAt/delayMs (use a DELAY or MIXED topic)');
-      if (k.transactional) bad('it takes no transactional sends (use a TRANSACTION or MIXED topic)');
-      break;
+      if (fifo) return 'it takes no messageGroup (use a FIFO or MIXED topic)';
+      if (scheduled) return 'it takes no deliverAt/delayMs (use a DELAY or MIXED topic)';
+      if (transactional) return 'it takes no transactional sends (use a TRANSACTION or MIXED topic)';
+      return null;
     case 'FIFO':
-      if (!k.fifo) bad('every message needs a messageGroup');
-      if (k.transactional) bad('it takes no transactional sends');
-      break;
+      if (!fifo) return 'every message needs a messageGroup';
+      if (transactional) return 'it takes no transactional sends';
+      return null;
     case 'DELAY':
-      if (!k.scheduled) bad('every message needs deliverAt or delayMs');
-      if (k.transactional) bad('it takes no transactional sends');
-      break;
+      if (!scheduled) return 'every message needs deliverAt or delayMs';
+      if (transactional) return 'it takes no transactional sends';
+      return null;
     case 'TRANSACTION':
-      if (!k.transactional) bad('it takes only transactional sends (POST /v1/topics/{topic}/transactions)');
-      if (k.scheduled) bad('it takes no deliverAt/delayMs');
-      break;
+      if (!transactional) return 'it takes only transactional sends (POST /v1/topics/{topic}/transactions)';
+      if (scheduled) return 'it takes no deliverAt/delayMs';
+      return null;
     case 'MIXED':
-      break;
+      return null;
   }
 }
 

@@ -13,6 +13,7 @@ import { ProduceChannel } from '../worker/produce-channel';
 import { check, parseJsonText, topicParam } from '../worker/validate';
 import { define, type App } from './define';
 
+const UTF8 = new TextEncoder();
 const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
 
 function toBase64(bytes: Uint8Array): string {
@@ -82,7 +83,8 @@ export function messageRoutes(app: App) {
     const now = Date.now();
     const inputs = await readMessages(c);
     const messages = await produceTo(c.env, t, inputs, now);
-    return c.body(produceAnswer(messages), 201, { 'Content-Type': 'application/json; charset=utf-8' });
+    // as bytes: a Response made from the text spent 3-4x as long in converting it (8 KB for 100 results)
+    return c.body(UTF8.encode(produceAnswer(messages)) as Uint8Array<ArrayBuffer>, 201, { 'Content-Type': 'application/json; charset=utf-8' });
   });
 
   // registered before GET .../messages/{messageId} (src/routes/query.ts): "ws" is no message id

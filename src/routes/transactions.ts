@@ -25,7 +25,7 @@ export function transactionRoutes(app: App) {
     }
     const now = Date.now();
     const single = body.messages.length === 1;
-    const out = body.messages.map((m, i) => prepare(m, t, now, single ? '' : `messages[${i}].`, true));
+    const out = body.messages.map((m, i) => prepare(m, t, now, single ? '' : i, true));
     const total = out.reduce((n, o) => n + o.size, 0);
     if (total > LIMITS.batchBytesMax) throw new ApiError('BATCH_TOO_LARGE', `the transaction holds ${total} bytes; the limit is ${LIMITS.batchBytesMax}`);
     // all of a transaction is in one queue, so that it commits atomically

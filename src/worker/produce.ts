@@ -21,7 +21,7 @@ let roundRobin = Math.floor(Math.random() * 1024);
 /** Validates and sizes every message (throws the API's error for the first bad one). */
 export function prepareAll(inputs: MessageInput[], t: TopicRoute, now: number): Outgoing[] {
   const single = inputs.length === 1;
-  const prepared = inputs.map((m, i) => prepare(m, t, now, single ? '' : `messages[${i}].`));
+  const prepared = inputs.map((m, i) => prepare(m, t, now, single ? '' : i));
   const total = prepared.reduce((n, p) => n + p.size, 0);
   if (total > LIMITS.batchBytesMax) {
     throw new ApiError('BATCH_TOO_LARGE', `the batch holds ${total} bytes of messages; the limit is ${LIMITS.batchBytesMax} (8 MiB) per request`);

@@ -7,7 +7,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ClientFrame, parseSendFrame, plainAck, SendFrame } from '../../src/model/frames';
 import { LIMITS } from '../../src/model/limits';
-import { bodyOnly, ProduceBatch } from '../../src/model/schemas';
+import { bodyOnly, ProduceBatch, type MessageInput, type TopicConfig } from '../../src/model/schemas';
+import { packRecords, prepare, recordText, type Rec } from '../../src/model/message';
 import { logMessageIdEncoder } from '../../src/model/ids';
 import { produceAnswer } from '../../src/worker/produce';
 
@@ -91,5 +92,38 @@ describe('produceAnswer', () => {
     fc.assert(fc.property(fc.array(produced, { maxLength: 120 }), (messages) => {
       expect(produceAnswer(messages)).toBe(JSON.stringify({ messages }));
     }));
+  });
+});
+
+describe('recordText', () => {
+  it('writes the same JSON text as JSON.stringify of the record, with or without its optional fields', () => {
+    const text = fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' }), fc.constantFrom('\ud800', 'a\u2028b', '"\\\n\u0000'));
+    const rec = fc.record({
+      b: text, e: fc.constantFrom(0, 1, 2), bt: fc.nat(),
+      t: text, k: fc.array(text, { minLength: 1, maxLength: 3 }), p: fc.dictionary(text, text, { maxKeys: 3 }), g: text,
+      da: fc.nat(), o: text,
+    }, { requiredKeys: ['b', 'e', 'bt'] });
+    fc.assert(fc.property(rec, (r: Rec) => { expect(recordText(r)).toBe(JSON.stringify(r)); }), { numRuns: 2000 });
+  });
+
+  it('is what packRecords joins for prepared messages', () => {
+    const topic = { name: 't', type: 'NORMAL', maxMessageBytes: 1 << 20 } as TopicConfig;
+    const out = [{ body: 'a"\u00e9' }, { body: { x: [1, 'y'] } }, { body: 'k', keys: ['k1'], tag: 'tg' }].map((m, i) => prepare(m, topic, 1_700_000_000_000, i));
+    const packed = packRecords(out)!;
+    expect(packed.text).toBe(out.map((o) => JSON.stringify(o.rec)).join(','));
+    expect(packed.lens).toEqual(out.map((o) => JSON.stringify(o.rec).length));
+  });
+});
+
+describe('prepare names the message of a batch that it refuses', () => {
+  const topic = { name: 't', type: 'NORMAL', maxMessageBytes: 10 } as TopicConfig;
+  const refused = (m: MessageInput, where: '' | number) => { try { prepare(m, topic, 0, where); } catch (e) { return (e as Error).message; } return 'accepted'; };
+  it('by its index in a batch, and as "message" when it is the only one', () => {
+    expect(refused({ body: 'x'.repeat(11) }, 3)).toMatch(/^messages\[3\] is 11 bytes/);
+    expect(refused({ body: 'x'.repeat(11) }, '')).toMatch(/^message is 11 bytes/);
+    expect(refused({ body: 'x', encoding: 'base64' }, 2)).toMatch(/^messages\[2\]\.body is not valid base64/);
+    expect(refused({ body: 'x', messageGroup: 'g' }, 0)).toMatch(/^messages\[0\]: topic "t" is NORMAL; it takes no messageGroup/);
+    expect(refused({ body: 'x', delayMs: 5 }, '')).toMatch(/^the message: topic "t" is NORMAL; it takes no deliverAt/);
+    expect(refused({ body: 'x' }, 7)).toBe('accepted');
   });
 });

@@ -49,7 +49,7 @@ export function brokerOf(r: QueueRoute): DurableObjectStub<Broker> {
 
 /** Messages as the Worker prepares them for a broker. */
 export function outgoing(r: QueueRoute, inputs: (MessageInput | string)[], now = Date.now()): Outgoing[] {
-  return inputs.map((m, i) => prepare(typeof m === 'string' ? { body: m } : m, r.topic, now, `messages[${i}].`));
+  return inputs.map((m, i) => prepare(typeof m === 'string' ? { body: m } : m, r.topic, now, i));
 }
 
 /** Unwraps an RPC answer that may be a Failure. */

@@ -46,7 +46,7 @@ async function produce(stub: Stub, route: QueueRoute, inputs: (MessageInput | st
 
 /** Half messages as the transactions route prepares them. */
 function halves(route: QueueRoute, inputs: (MessageInput | string)[], now = Date.now()) {
-  return inputs.map((m, i) => prepare(typeof m === 'string' ? { body: m } : m, route.topic, now, `messages[${i}].`, true));
+  return inputs.map((m, i) => prepare(typeof m === 'string' ? { body: m } : m, route.topic, now, i, true));
 }
 
 const TX: TxOpts = { checkAfterMs: 6000, checkIntervalMs: 30_000, maxChecks: 15, timeoutMs: 60_000 };
