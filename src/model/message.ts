@@ -140,7 +140,7 @@ function depthOf(v: unknown, limit: number, d = 0): number {
 /** Where a message is in its request, for errors: '' (the only one), or its index in a batch. */
 export type Where = '' | number;
 /** The prefix of an error's field: "" or "messages[3]." (made only for an error). */
-function at(where: Where, f = ''): string {
+function at(where: Where, f: string): string {
   return where === '' ? f : `messages[${where}].${f}`;
 }
 /** The message an error speaks of: "messages[3]", or `alone` when it is the request's only one. */
