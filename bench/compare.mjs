@@ -21,6 +21,11 @@
 //     floors:      the same channel at RATE/s with sends the Worker refuses at once (wsFloor: no object,
 //                  no storage), and the disk's fdatasync tail in the server's state directory (disk),
 //                  measured alone: what every latency above sits on
+//   wrangler dev's own floor (FLOOR, a second server the bench started, bench/lib/floor-entry.ts): the
+//     same dev server with a Worker that does no work, after each edgemq run: GETs over SINGLE_CONNS
+//     connections for HEALTH_SECONDS and N messages in POSTs of BATCH over PRODUCE_CONNS, as above,
+//     each answered at once (a POST's body read, then a fixed answer of a produce's size): what of
+//     edgemq's rates and CPU is the dev server's, not edgemq's
 //   edgemq past wrangler's dev proxy (DIRECT, a server the bench started): the same server at the
 //     port of the workerd running edgemq, which the proxy forwards to; after each edgemq run, the
 //     measurements that cross the proxy per request or per message are repeated there (batched,
@@ -39,7 +44,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeClient } from './lib/http.mjs';
 import { openPush } from './lib/push.mjs';
@@ -49,6 +54,7 @@ import { closedLoop, cpuMeter, fmt, latencySummary, openLoop, pct, round, waitQu
 import { startJitterProbe } from './lib/jitter.mjs';
 import { fsyncProbe } from './lib/disk.mjs';
 import { ACK_MEANS, LABEL, findPeers, startPeers } from './lib/peers.mjs';
+import { groupCpuSec, startServer } from './lib/server.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -76,6 +82,7 @@ export const DEFAULTS = {
   compareSingleWindow: 16, // peers: publishes in flight for the "single" row
   comparePeers: 1, // 0: edgemq only
   compareDirect: 1, // also measure past wrangler's dev proxy (the per-request measurements; 0 skips)
+  compareFloor: 1, // also measure wrangler dev serving a Worker that does no work (bench/lib/floor-entry.ts; 0 skips)
   compareQuietCores: 0.3, // before each measurement wait (≤ compareQuietMaxMs) for the rest of the machine to use less
   compareQuietMaxMs: 5000,
   comparePhaseTimeoutSec: 300,
@@ -494,6 +501,46 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
     return out;
   }
 
+  // ------------------------------------------------------------------ wrangler dev's own floor
+  let floor = null;
+  if (o.compareFloor) {
+    try {
+      floor = await startServer({ root: ROOT, logFile: join(os.tmpdir(), `edgemq-bench-floor-${process.pid}.log`), entry: join(ROOT, 'bench', 'lib', 'floor-entry.ts') });
+      log(`floor: wrangler dev serving a Worker that does no work (bench/lib/floor-entry.ts) at ${floor.url}`);
+    } catch (e) { log(`floor skipped: ${e.message}`); }
+  }
+  const floorGet = floor && makeClient(floor.url, { connections: o.compareSingleConns });
+  const floorPost = floor && makeClient(floor.url, { connections: o.compareProduceConns });
+  if (floor) clients.push(floorGet, floorPost);
+  const floorBodies = Array.from({ length: 32 }, () => JSON.stringify({ messages: Array.from({ length: o.compareBatch }, () => ({ body: bodyText(o.compareSize) })) }));
+
+  /** The floor's GETs and batched POSTs, shaped as edgemq's health and produceBatch steps. */
+  async function floorRun(run) {
+    if (!floor) return null;
+    const cpuSince = () => { const c0 = groupCpuSec(floor.pgid); return (n) => round(((groupCpuSec(floor.pgid) - c0) * 1e6) / n, 1); };
+    await quiet();
+    let cpu = cpuSince();
+    const h = await closedLoop({ workers: o.compareSingleConns, seconds: o.compareHealthSeconds, step: async () => { await floorGet.request('GET', '/v1/health'); return 1; } });
+    const health = { reqPerSec: round((h.messages / h.ms) * 1000), serverCpuUsPerReq: cpu(h.messages) };
+    await quiet();
+    cpu = cpuSince();
+    const requests = Math.ceil(o.compareN / o.compareBatch);
+    let sent = 0, k = 0;
+    const b = await closedLoop({
+      workers: o.compareProduceConns, seconds: phaseMs / 1000,
+      step: async () => {
+        if (sent >= requests) return false;
+        sent++;
+        await floorPost.request('POST', '/v1/topics/floor/messages', floorBodies[k++ % floorBodies.length]);
+        return o.compareBatch;
+      },
+    });
+    const produceBatch = { msgPerSec: round((b.messages / b.ms) * 1000), serverCpuUsPerMsg: cpu(b.messages) };
+    log(`    floor run ${run} (a Worker that does no work) GET ${fmt(health.reqPerSec)}/s, ${fmt(health.serverCpuUsPerReq, 1)} µs each; ` +
+      `${o.compareBatch}-message POSTs ${fmt(produceBatch.msgPerSec)} msg/s, ${fmt(produceBatch.serverCpuUsPerMsg, 1)} µs/msg`);
+    return { health, produceBatch };
+  }
+
   // ------------------------------------------------------------------ runs, alternating
   const result = { config: { ...o, peers: peerList, peerSingleN: singleN }, peerInfo, runs: [] };
   try {
@@ -503,12 +550,14 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
       const edgemq = async () => {
         rr.edgemq = await proxied.run(run);
         if (past) rr.edgemqDirect = await past.run(run);
+        rr.floor = await floorRun(run);
       };
       if (run % 2) { await edgemq(); rr.peers = await peersRun(run); } else { rr.peers = await peersRun(run); await edgemq(); }
       result.runs.push(rr);
     }
   } finally {
     await Promise.all(clients.map((c) => c.close().catch(() => {})));
+    await floor?.stop();
   }
   result.retries = clients.reduce((n, c) => n + c.stats.retries, 0);
   result.summary = summarizeCompare(result);
@@ -650,6 +699,23 @@ const rngTxt = (m, r, d = 0) => (m === null || m === undefined ? '-' : `${fmt(m,
 export const EDGEMQ_ACK = 'produce: 201 after the batch\'s SQLite transaction in the queue\'s Durable Object has committed; under wrangler dev workerd fsyncs each commit ' +
   '(on its only thread; concurrent produces share a commit: strace on this setup, 79 fsyncs for 200 batched produce requests), in production the commit is confirmed once replicated; ack: a fire-and-forget frame (push), HTTP 200 after commit (pull)';
 
+/** wrangler dev's own floor beside edgemq's rates and CPU, when the compare phase measured it. */
+function floorMarkdown(r) {
+  const runs = r.runs.filter((x) => x.floor && x.edgemq);
+  if (!runs.length) return [];
+  const m = (f) => median(runs.map(f));
+  const per = (f, d = 0) => runs.map((x) => fmt(f(x), d)).join(', ');
+  const c = r.config;
+  return [
+    `**wrangler dev's own floor** (medians; per run in brackets): the same dev server serving a Worker that does no work (bench/lib/floor-entry.ts: a GET answers {"status":"ok"}, a POST's body is read and a fixed answer of a ${c.compareBatch}-result produce's size sent), ` +
+      `through its proxy, after each edgemq run and under the same load. ` +
+      `GETs over ${c.compareSingleConns} connections: ${fmt(m((x) => x.floor.health.reqPerSec))} req/s (${per((x) => x.floor.health.reqPerSec)}) at ${fmt(m((x) => x.floor.health.serverCpuUsPerReq), 1)} µs of server CPU each, against edgemq's GET /v1/health ${fmt(m((x) => x.edgemq.health.msgPerSec))} req/s at ${fmt(m((x) => x.edgemq.health.serverCpuUsPerMsg), 1)} µs. ` +
+      `${c.compareBatch}-message POSTs over ${c.compareProduceConns} connections: ${fmt(m((x) => x.floor.produceBatch.msgPerSec))} msg/s (${per((x) => x.floor.produceBatch.msgPerSec)}) at ${fmt(m((x) => x.floor.produceBatch.serverCpuUsPerMsg), 1)} µs per message, against edgemq's batched produce ${fmt(m((x) => x.edgemq.produceBatch.msgPerSec))} msg/s at ${fmt(m((x) => x.edgemq.produceBatch.serverCpuUsPerMsg), 1)} µs. ` +
+      'What edgemq adds to a request is the difference; the rest is the dev server\'s (its proxy, miniflare\'s entry worker, the runtime), which a deployed Worker does not run on the same machine.',
+    '',
+  ];
+}
+
 export function compareMarkdown(r) {
   const s = r.summary, e = s.edgemq, c = r.config;
   const rows = [];
@@ -704,6 +770,7 @@ export function compareMarkdown(r) {
         'under wrangler dev each commit of a Durable Object is one fsync made on workerd\'s only thread (strace), and a message is answered and delivered only after its commit\'s fsync, so that tail sits under every produce and delivery (Redis with appendfsync always waits for the same disk).',
     ] : []),
     '',
+    ...floorMarkdown(r),
     ...directMarkdown(r),
     '**CPU while measuring** (cores; 1.00 = one core busy; the machine has ' + os.cpus().length + '). edgemq (medians over runs):',
     '',
