@@ -61,14 +61,15 @@ export function packRecords(out: Outgoing[]): PackedRecords | null {
 }
 
 /**
- * JSON.stringify(rec), written out for the commonest record (a body and nothing else): a third
- * less time than the generic stringify of the object per message on the batched produce path.
+ * JSON.stringify(rec), written out for the commonest record: a body and nothing else, that is its
+ * three required keys alone (in the order prepare makes them). A third less time than the generic
+ * stringify of the object per message on the batched produce path. Any other key (an optional
+ * field, or one a later record grows) takes JSON.stringify.
  */
 export function recordText(rec: Rec): string {
-  if (rec.t !== undefined || rec.k !== undefined || rec.p !== undefined || rec.g !== undefined || rec.da !== undefined || rec.o !== undefined) {
-    return JSON.stringify(rec);
-  }
-  return `{"b":${JSON.stringify(rec.b)},"e":${rec.e},"bt":${rec.bt}}`;
+  let keys = 0;
+  for (const _ in rec) keys++;
+  return keys === 3 ? `{"b":${JSON.stringify(rec.b)},"e":${rec.e},"bt":${rec.bt}}` : JSON.stringify(rec);
 }
 
 /** Records joined by commas (PackedRecords' `text`), one JSON text each again: `lens` says where they end. */
