@@ -517,13 +517,14 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
   /** The floor's GETs and batched POSTs, shaped as edgemq's health and produceBatch steps. */
   async function floorRun(run) {
     if (!floor) return null;
-    const cpuSince = () => { const c0 = groupCpuSec(floor.pgid); return (n) => round(((groupCpuSec(floor.pgid) - c0) * 1e6) / n, 1); };
+    const floorCpu = () => groupCpuSec(floor.pgid);
+    const usPer = (cpu, n) => round((cpu.serverCpuSec * 1e6) / n, 1);
     await quiet();
-    let cpu = cpuSince();
+    let meter = cpuMeter(floorCpu);
     const h = await closedLoop({ workers: o.compareSingleConns, seconds: o.compareHealthSeconds, step: async () => { await floorGet.request('GET', '/v1/health'); return 1; } });
-    const health = { reqPerSec: round((h.messages / h.ms) * 1000), serverCpuUsPerReq: cpu(h.messages) };
+    const health = { reqPerSec: round(h.msgPerSec), serverCpuUsPerReq: usPer(meter(), h.messages) };
     await quiet();
-    cpu = cpuSince();
+    meter = cpuMeter(floorCpu);
     const requests = Math.ceil(o.compareN / o.compareBatch);
     let sent = 0, k = 0;
     const b = await closedLoop({
@@ -535,7 +536,7 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
         return o.compareBatch;
       },
     });
-    const produceBatch = { msgPerSec: round((b.messages / b.ms) * 1000), serverCpuUsPerMsg: cpu(b.messages) };
+    const produceBatch = { msgPerSec: round(b.msgPerSec), serverCpuUsPerMsg: usPer(meter(), b.messages) };
     log(`    floor run ${run} (a Worker that does no work) GET ${fmt(health.reqPerSec)}/s, ${fmt(health.serverCpuUsPerReq, 1)} µs each; ` +
       `${o.compareBatch}-message POSTs ${fmt(produceBatch.msgPerSec)} msg/s, ${fmt(produceBatch.serverCpuUsPerMsg, 1)} µs/msg`);
     return { health, produceBatch };
