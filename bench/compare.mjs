@@ -25,7 +25,9 @@
 //     same dev server with a Worker that does no work, after each edgemq run: GETs over SINGLE_CONNS
 //     connections for HEALTH_SECONDS and N messages in POSTs of BATCH over PRODUCE_CONNS, as above,
 //     each answered at once (a POST's body read, then a fixed answer of a produce's size): what of
-//     edgemq's rates and CPU is the dev server's, not edgemq's
+//     edgemq's rates and CPU is the dev server's, not edgemq's; then LAT_N single-message POSTs and
+//     LAT_N sends on a channel that stores nothing, open loop at RATE/s: the dev server's own tail
+//     under the latency targets
 //   edgemq past wrangler's dev proxy (DIRECT, a server the bench started): the same server at the
 //     port of the workerd running edgemq, which the proxy forwards to; after each edgemq run, the
 //     measurements that cross the proxy per request or per message are repeated there (batched,
@@ -539,7 +541,34 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
     const produceBatch = { msgPerSec: round(b.msgPerSec), serverCpuUsPerMsg: usPer(meter(), b.messages) };
     log(`    floor run ${run} (a Worker that does no work) GET ${fmt(health.reqPerSec)}/s, ${fmt(health.serverCpuUsPerReq, 1)} µs each; ` +
       `${o.compareBatch}-message POSTs ${fmt(produceBatch.msgPerSec)} msg/s, ${fmt(produceBatch.serverCpuUsPerMsg, 1)} µs/msg`);
-    return { health, produceBatch };
+    // the latency steps' traffic, shaped as edgemq's: single-message POSTs, then sends on a channel
+    const out = { health, produceBatch };
+    try {
+      await quiet();
+      const single = JSON.stringify({ body: bodyText(o.compareSize) });
+      const latency = await floorLatency((i, settle) => floorGet.request('POST', '/v1/topics/floor/messages', single).then((r) => settle(i, r.status === 201), () => settle(i, false)));
+      await quiet();
+      const ch = await openProduce(floor.url, 'floor');
+      const frame = `[${single}]`;
+      const latencyWs = await floorLatency((i, settle) => ch.send(frame).then(() => settle(i, true), () => settle(i, false))).finally(() => ch.close());
+      log(`    floor run ${run} at ${fmt(o.compareRate)}/s: single POSTs answered p50 ${fmt(latency.p50, 2)} p99 ${fmt(latency.p99, 2)} max ${fmt(latency.max, 1)} ms; ` +
+        `channel sends answered p50 ${fmt(latencyWs.p50, 2)} p99 ${fmt(latencyWs.p99, 2)} max ${fmt(latencyWs.max, 1)} ms`);
+      Object.assign(out, { latency, latencyWs });
+    } catch (e) { log(`    floor run ${run} latency failed: ${e.message}`); }
+    return out;
+  }
+
+  /** `n` requests issued open-loop at the latency steps' rate; each answered in how many ms. */
+  async function floorLatency(issue, n = o.compareLatN, rate = o.compareRate) {
+    const took = new Float64Array(n).fill(NaN);
+    let done = 0, bad = 0, allDone;
+    const answered = new Promise((r) => { allDone = r; });
+    const settle = (i, ok) => { took[i] = performance.now() - sentAt[i]; if (!ok) bad++; if (++done === n) allDone(); };
+    const sentAt = new Float64Array(n);
+    await withTimeout(openLoop({ n, rate, issue: (i) => { sentAt[i] = performance.now(); issue(i, settle); } }).then(() => answered), phaseMs, 'floor latency');
+    if (bad) throw new Error(`floor latency: ${bad} of ${n} requests were not answered as expected`);
+    const v = took.sort();
+    return { p50: round(pct(v, 50), 2), p99: round(pct(v, 99), 2), max: round(v[n - 1], 2) };
   }
 
   // ------------------------------------------------------------------ runs, alternating
@@ -707,6 +736,9 @@ function floorMarkdown(r) {
   if (!runs.length) return [];
   const m = (f) => median(runs.map(f));
   const per = (f, d = 0) => runs.map((x) => fmt(f(x), d)).join(', ');
+  const lat = runs.filter((x) => x.floor.latency && x.edgemq.latency && x.edgemq.latencyWs);
+  const ml = (f) => median(lat.map(f));
+  const perl = (f, d = 2) => lat.map((x) => fmt(f(x), d)).join(', ');
   const c = r.config;
   return [
     `**wrangler dev's own floor** (medians; per run in brackets): the same dev server serving a Worker that does no work (bench/lib/floor-entry.ts: a GET answers {"status":"ok"}, a POST's body is read and a fixed answer of a ${c.compareBatch}-result produce's size sent), ` +
@@ -715,6 +747,15 @@ function floorMarkdown(r) {
       `${c.compareBatch}-message POSTs over ${c.compareProduceConns} connections: ${fmt(m((x) => x.floor.produceBatch.msgPerSec))} msg/s (${per((x) => x.floor.produceBatch.msgPerSec)}) at ${fmt(m((x) => x.floor.produceBatch.serverCpuUsPerMsg), 1)} µs per message, against edgemq's batched produce ${fmt(m((x) => x.edgemq.produceBatch.msgPerSec))} msg/s at ${fmt(m((x) => x.edgemq.produceBatch.serverCpuUsPerMsg), 1)} µs. ` +
       'What edgemq adds to a request is the difference; the rest is the dev server\'s (its proxy, miniflare\'s entry worker, the runtime), which a deployed Worker does not run on the same machine.',
     '',
+    ...(lat.length ? [
+      `**The floor under the latency targets** (the same floor server, after its GETs and POSTs above; ${fmt(c.compareLatN)} requests issued open-loop at ${fmt(c.compareRate)}/s, as edgemq's latency steps): ` +
+        `single-message POSTs (${c.compareSingleConns} connections), each answered at once, took p50/p99 ${fmt(ml((x) => x.floor.latency.p50), 2)} / ${fmt(ml((x) => x.floor.latency.p99), 2)} ms from send to 201 (p99 per run: ${perl((x) => x.floor.latency.p99)}; max ${perl((x) => x.floor.latency.max, 1)}), ` +
+        `against edgemq's send → delivered to the push consumer p99 ${perl((x) => x.edgemq.latency.e2e.p99)} and send → 201 p99 ${perl((x) => x.edgemq.latency.pubAck.p99)}. ` +
+        `Sends on a produce channel that stores nothing, each answered at once, took p50/p99 ${fmt(ml((x) => x.floor.latencyWs.p50), 2)} / ${fmt(ml((x) => x.floor.latencyWs.p99), 2)} ms (p99 per run: ${perl((x) => x.floor.latencyWs.p99)}; max ${perl((x) => x.floor.latencyWs.max, 1)}), ` +
+        `against edgemq's send → delivered p99 ${perl((x) => x.edgemq.latencyWs.e2e.p99)} and send → sent p99 ${perl((x) => x.edgemq.latencyWs.pubAck.p99)}. ` +
+        'A floor p99 over the 5 ms target is a tail the dev server has with no work behind it.',
+      '',
+    ] : []),
   ];
 }
 
