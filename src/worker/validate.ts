@@ -18,15 +18,19 @@ export function describeIssues(err: z.ZodError): string {
   }).join('; ');
 }
 
-/** Iterative, so a hostile 1 MB of "[[[[" cannot overflow the stack. */
+/**
+ * Whether parsed JSON nests objects or arrays more than `max` levels deep (the value itself is
+ * level 1). Recursive but bounded: it stops at level max + 1, so a hostile 1 MB of "[[[[" cannot
+ * overflow the stack; and it allocates nothing (the batch path calls it on every request).
+ */
 export function deeperThan(v: unknown, max: number): boolean {
-  const stack: [unknown, number][] = [[v, 0]];
-  while (stack.length) {
-    const [x, d] = stack.pop()!;
-    if (x === null || typeof x !== 'object') continue;
-    if (d + 1 > max) return true;
-    for (const y of Object.values(x)) if (y !== null && typeof y === 'object') stack.push([y, d + 1]);
+  if (v === null || typeof v !== 'object') return false;
+  if (max < 1) return true;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) { const y: unknown = v[i]; if (y !== null && typeof y === 'object' && deeperThan(y, max - 1)) return true; }
+    return false;
   }
+  for (const k in v) { const y = (v as Record<string, unknown>)[k]; if (y !== null && typeof y === 'object' && deeperThan(y, max - 1)) return true; }
   return false;
 }
 
