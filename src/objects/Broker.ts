@@ -28,6 +28,7 @@ import { errorFrame, readClientFrame } from '../worker/client-frames';
 import { ProduceChannel } from '../worker/produce-channel';
 import { storeOn } from '../worker/produce';
 import { ClientCredit } from './client-credit';
+import { GroupCommit } from './group-commit';
 import { broker, dlqTopicName, nameServer, type QueueRoute, type TopicRoute } from './names';
 
 export interface Produced { messageId: string; queueId: number; queueOffset: number | null; duplicate?: true }
@@ -90,10 +91,6 @@ const TRACE_FLUSH_ITEMS = 10_000;
 const ACK_FLUSH_MS = 10; // env PUSH_ACK_FLUSH_MS overrides
 /** Long polls one queue holds at once; past that, receive answers 429 with Retry-After. */
 const MAX_WAITERS = 1000;
-/** One group commit stores at most this many messages, and this many characters of records, */
-const GROUP_COMMIT_MESSAGES = 10_000;
-/** (both well past one REST request's limits: a single request always goes in one). */
-const GROUP_COMMIT_CHARS = 16_000_000;
 /**
  * Appends a group commit joins into one segment row, up to this many characters of records: under
  * V8's large-object size (128 KB) as one-byte text, with the brackets (see joinPacked).
@@ -139,9 +136,8 @@ export class Broker extends DurableObject<Env> {
   /** push acks not applied yet (see ACK_FLUSH_MS), with the socket that sent them and when */
   private acks: { ws: WebSocket; group: GroupConfig; key: string; refs: HandleRef[]; at: number }[] = [];
   private ackTimer: ReturnType<typeof setTimeout> | null = null;
-  /** packed appends waiting for the group commit (producePacked), in arrival order */
-  private appendQueue: { name: string; p: PackedRecords; resolve: (r: { base: number } | Failure) => void; reject: (e: unknown) => void }[] = [];
-  private appendTimer: ReturnType<typeof setTimeout> | null = null;
+  /** packed appends (producePacked) wait here for their commit, in arrival order */
+  private readonly appends = new GroupCommit((parts, now) => this.storeParts(parts, now), () => { this.wake(); this.pump(); });
   private readonly ackFlushMs: number;
 
   /** SQL work of this object since it started, as billed: bench/cost.mjs */
@@ -376,48 +372,13 @@ export class Broker extends DurableObject<Env> {
 
   private producePackedHere(route: QueueRoute, p: PackedRecords): Promise<{ base: number } | Failure> {
     const f = this.enter(route, false); if (f) return Promise.resolve(f);
-    return new Promise((resolve, reject) => {
-      this.appendQueue.push({ name: route.topic.name, p, resolve, reject });
-      this.commitAppendsSoon();
-    });
+    return this.appends.add(p);
   }
 
-  private commitAppendsSoon(): void {
-    this.appendTimer ??= setTimeout(() => { this.appendTimer = null; this.commitAppends(); }, 0);
-  }
-
-  /** Stores the queued packed appends (up to GROUP_COMMIT_* at a time) in one transaction. */
-  private commitAppends(): void {
-    let n = 0;
-    let chars = 0;
-    let k = 0;
-    for (; k < this.appendQueue.length; k++) {
-      const p = this.appendQueue[k].p;
-      if (k > 0 && (n + p.lens.length > GROUP_COMMIT_MESSAGES || chars > GROUP_COMMIT_CHARS)) break;
-      n += p.lens.length;
-      chars += p.text.length;
-    }
-    const batch = this.appendQueue.splice(0, k);
-    if (this.appendQueue.length) this.commitAppendsSoon(); // the rest, next turn
-    if (!batch.length) return;
-    if (this.dropped) {
-      for (const a of batch) a.resolve(fail('TOPIC_NOT_FOUND', `topic "${a.name}" does not exist`));
-      return;
-    }
-    const now = Date.now();
-    let base: number;
-    try {
-      base = this.txn(() => {
-        const runs = joinPacked(batch.map((a) => a.p), SEGMENT_JOIN_CHARS).map((p) => this.appendPacked(p, now));
-        return runs[0].base; // the runs' offsets follow each other
-      });
-    } catch (err) {
-      for (const a of batch) a.reject(err);
-      return;
-    }
-    for (const a of batch) { a.resolve({ base }); base += a.p.lens.length; }
-    this.wake();
-    this.pump();
+  /** The group commit's transaction: the waiting parts joined into as few segment rows as fit. */
+  private storeParts(parts: PackedRecords[], now: number): number | Failure {
+    if (this.dropped) return fail('TOPIC_NOT_FOUND', `topic "${this.route!.topic.name}" does not exist`);
+    return this.txn(() => joinPacked(parts, SEGMENT_JOIN_CHARS).map((p) => this.appendPacked(p, now))[0].base); // the runs' offsets follow each other
   }
 
   // ---- consume ---------------------------------------------------------------------------
