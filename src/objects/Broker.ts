@@ -18,6 +18,9 @@ import { ConsumeState, type ConsumeConfig, type Item, type Taken } from '../stor
 import { Dedup } from '../storage/dedup';
 import { Fifo } from '../storage/fifo';
 import { KeyIndex } from '../storage/keys';
+import { Meta } from '../storage/meta';
+import { PushFilters } from '../storage/push-filters';
+import { Resent } from '../storage/resent';
 import { Stats } from '../storage/stats';
 import { Trace, type TraceItem, type TraceType } from '../storage/trace';
 import { PendingState, Schedule } from '../storage/schedule';
@@ -103,6 +106,9 @@ export class Broker extends DurableObject<Env> {
   private consume!: ConsumeState;
   private dedup!: Dedup;
   private schedule!: Schedule;
+  private meta!: Meta;
+  private pushFilters!: PushFilters;
+  private resent!: Resent;
   private route: QueueRoute | null = null;
   private routeJson = '';
   private dropped = false;
@@ -160,8 +166,10 @@ export class Broker extends DurableObject<Env> {
     this.sql = this.sqlCost.sql;
     ctx.blockConcurrencyWhile(async () => {
       migrate(this.sql, BROKER_MIGRATIONS, (fn) => ctx.storage.transactionSync(fn));
-      const meta = { get: (k: string) => this.getMeta(k), set: (k: string, v: string) => this.setMeta(k, v) };
-      this.log = new CommitLog(this.sql, meta);
+      this.meta = new Meta(this.sql);
+      this.pushFilters = new PushFilters(this.sql);
+      this.resent = new Resent(this.sql);
+      this.log = new CommitLog(this.sql, this.meta);
       this.consume = new ConsumeState(this.sql);
       this.dedup = new Dedup(this.sql);
       this.schedule = new Schedule(this.sql);
@@ -170,8 +178,8 @@ export class Broker extends DurableObject<Env> {
       this.keys = new KeyIndex(this.sql);
       this.tracer = new Trace(this.sql);
       this.stats = new Stats(this.sql, (g) => this.lagOf(g));
-      this.dropped = this.getMeta('dropped') === '1';
-      const r = this.getMeta('route');
+      this.dropped = this.meta.get('dropped') === '1';
+      const r = this.meta.get('route');
       if (r) { this.route = JSON.parse(r); this.routeJson = r; }
       this.alarmAt = await ctx.storage.getAlarm();
       // push connections that did not survive a restart: their messages go back to the group at once
@@ -215,13 +223,6 @@ export class Broker extends DurableObject<Env> {
     return { ...this.sqlCost.report(), wsMessagesIn: this.wsMessagesIn, produceCalls: this.produceCalls, databaseSize: this.ctx.storage.sql.databaseSize, startedAt: this.startedAt };
   }
 
-  private getMeta(k: string): string | undefined {
-    return this.sql.exec<{ v: string }>('SELECT v FROM meta WHERE k = ?', k).toArray()[0]?.v;
-  }
-  private setMeta(k: string, v: string): void {
-    this.sql.exec('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)', k, v);
-  }
-
   /**
    * Every call carries the topic's current route; keep it (the alarm needs it) when it changed.
    * Every call sees the push acks already received, but for produce (`acks: false`): an append
@@ -231,7 +232,7 @@ export class Broker extends DurableObject<Env> {
     if (this.dropped) return fail('TOPIC_NOT_FOUND', `topic "${route.topic.name}" does not exist`);
     if (acks) this.flushAcks();
     const json = JSON.stringify(route);
-    if (json !== this.routeJson) { this.setMeta('route', json); this.route = route; this.routeJson = json; }
+    if (json !== this.routeJson) { this.meta.set('route', json); this.route = route; this.routeJson = json; }
     return null;
   }
 
@@ -803,13 +804,9 @@ export class Broker extends DurableObject<Env> {
 
   private statusFor(key: string, off: number, e: LogEntry | null, filter: string | null): string {
     if (!this.consume.hasGroup(key)) return 'NOT_CONSUMED_YET';
-    const r = this.sql.exec<{ dlq: number }>('SELECT dlq FROM retries WHERE grp = ? AND off = ?', key, off).toArray()[0];
-    if (r) return r.dlq ? 'DLQ' : 'RETRYING';
-    const leased = this.sql.exec(`SELECT 1 FROM leases, json_each(leases.items) je
-      WHERE leases.grp = ? AND leases.min_off <= ? AND json_extract(je.value, '$[0]') = ? LIMIT 1`, key, off, off).toArray().length;
-    if (leased) return 'INFLIGHT';
-    if (off >= this.consume.nextOf(key)) return 'NOT_CONSUMED_YET';
-    if (this.sql.exec('SELECT 1 FROM fifo WHERE grp = ? AND off = ?', key, off).toArray().length) return 'NOT_CONSUMED_YET';
+    const where = this.consume.whereIs(key, off);
+    if (where) return where;
+    if (off >= this.consume.nextOf(key) || this.fifo.pending(key, off)) return 'NOT_CONSUMED_YET';
     if (e && ((filter !== null && !this.predicate(parseFilterKey(filter))({ tag: e.rec.t, properties: e.rec.p }))
       || (e.rec.o !== undefined && e.rec.o !== key.split('\u001f')[0]))) return 'FILTERED';
     const group = key.split('\u001f')[0];
@@ -838,15 +835,8 @@ export class Broker extends DurableObject<Env> {
     const f = this.enter(route); if (f) return f;
     const r = await this.query(route, { offset: 0 }, after, limit);
     if ('failure' in r) return r;
-    const resent = new Map(this.sql.exec<{ off: number; at: number; message_id: string }>(
-      'SELECT off, at, message_id FROM resent').toArray().map((x) => [x.off, x]));
-    return {
-      more: r.more,
-      messages: r.messages.map((m) => {
-        const x = resent.get(m.queueOffset as number);
-        return { ...m, resent: x ? { at: x.at, messageId: x.message_id } : null };
-      }),
-    };
+    const resent = this.resent.of(r.messages.map((m) => m.queueOffset as number));
+    return { more: r.more, messages: r.messages.map((m) => ({ ...m, resent: resent.get(m.queueOffset as number) ?? null })) };
   }
 
   /** The raw records of dead letters (for resending them). */
@@ -854,8 +844,7 @@ export class Broker extends DurableObject<Env> {
     const f = this.enter(route); if (f) return f;
     return offs.map((off) => {
       const e = this.log.read(off);
-      const done = this.sql.exec('SELECT 1 FROM resent WHERE off = ?', off).toArray().length > 0;
-      return e && !done ? { off, rec: e.rec, messageId: this.messageId(off, e.rec) } : null;
+      return e && !this.resent.has(off) ? { off, rec: e.rec, messageId: this.messageId(off, e.rec) } : null;
     });
   }
 
@@ -864,7 +853,7 @@ export class Broker extends DurableObject<Env> {
     const now = Date.now();
     this.txn(() => {
       for (const it of items) {
-        this.sql.exec('INSERT OR REPLACE INTO resent (off, at, message_id) VALUES (?, ?, ?)', it.off, now, it.messageId);
+        this.resent.mark(it.off, now, it.messageId);
         this.trace('RESENT', [{ off: it.off }], { group: it.group, topic: it.topic, messageId: it.messageId }, now);
       }
     });
@@ -927,7 +916,7 @@ export class Broker extends DurableObject<Env> {
     const ws = pair[1];
     this.txn(() => {
       this.ensureGroup({ group: sub.group, key: sub.key, consumerId: sub.consumerId });
-      if (sub.filter !== null) this.sql.exec('INSERT OR REPLACE INTO push_filters (conn, filter) VALUES (?, ?)', sub.connId, filterKey(sub.filter));
+      if (sub.filter !== null) this.pushFilters.set(sub.connId, filterKey(sub.filter));
     });
     this.socketFilters.delete(sub.connId);
     this.ctx.acceptWebSocket(ws, [sub.key]);
@@ -1118,7 +1107,7 @@ export class Broker extends DurableObject<Env> {
     this.clientCredit.closed(st.connId);
     this.txn(() => {
       this.returnLeases(st.connId, Date.now());
-      this.sql.exec('DELETE FROM push_filters WHERE conn = ?', st.connId);
+      this.pushFilters.drop(st.connId);
       this.socketFilters.delete(st.connId);
     });
     this.pump();
@@ -1137,8 +1126,8 @@ export class Broker extends DurableObject<Env> {
   private socketFilter(connId: string): Predicate {
     let p = this.socketFilters.get(connId);
     if (!p) {
-      const row = this.sql.exec<{ filter: string }>('SELECT filter FROM push_filters WHERE conn = ?', connId).toArray()[0];
-      this.socketFilters.set(connId, (p = this.predicate(row ? parseFilterKey(row.filter) : null)));
+      const key = this.pushFilters.get(connId);
+      this.socketFilters.set(connId, (p = this.predicate(key !== null ? parseFilterKey(key) : null)));
     }
     return p;
   }
@@ -1308,7 +1297,7 @@ export class Broker extends DurableObject<Env> {
     this.wake();
     this.tracer.discard(); // recorded while deleteAll ran
     migrate(this.sql, BROKER_MIGRATIONS, (fn) => this.ctx.storage.transactionSync(fn));
-    this.setMeta('dropped', '1');
+    this.meta.set('dropped', '1');
     this.dropped = true;
     this.alarmAt = null;
     this.reload(); // what was kept in memory about the deleted storage

@@ -352,6 +352,19 @@ export class ConsumeState {
       'SELECT grp, off, attempt, due FROM retries WHERE dlq = 1 ORDER BY due LIMIT ?', limit).toArray();
   }
 
+  /**
+   * Where the delivery of `off` to the group stands, if it is not done: waiting for the dead-letter
+   * queue, waiting for its retry, or out in a lease (push deliveries not written yet included).
+   */
+  whereIs(grp: string, off: number): 'DLQ' | 'RETRYING' | 'INFLIGHT' | null {
+    const r = this.sql.exec<{ dlq: number }>('SELECT dlq FROM retries WHERE grp = ? AND off = ?', grp, off).toArray()[0];
+    if (r) return r.dlq ? 'DLQ' : 'RETRYING';
+    for (const l of this.behindLeases.values()) if (l.grp === grp && l.items.some(([o]) => o === off)) return 'INFLIGHT';
+    const leased = this.sql.exec(`SELECT 1 FROM leases, json_each(leases.items) je
+      WHERE leases.grp = ? AND leases.min_off <= ? AND json_extract(je.value, '$[0]') = ? LIMIT 1`, grp, off, off).toArray().length;
+    return leased ? 'INFLIGHT' : null;
+  }
+
   deadLettered(grp: string, off: number): void {
     this.retriesChanged(grp);
     this.sql.exec('DELETE FROM retries WHERE grp = ? AND off = ? AND dlq = 1', grp, off);

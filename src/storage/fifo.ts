@@ -43,6 +43,11 @@ export class Fifo {
     return a;
   }
 
+  /** Whether the message at `off` is still waiting in its message group for the group (held or out). */
+  pending(grp: string, off: number): boolean {
+    return this.sql.exec('SELECT 1 FROM fifo WHERE grp = ? AND off = ?', grp, off).toArray().length > 0;
+  }
+
   /** The smallest offset still waiting in a message group (held or out), for the consumer offset. */
   minOffset(grp: string): number | null {
     return this.sql.exec<{ m: number | null }>('SELECT MIN(off) AS m FROM fifo WHERE grp = ?', grp).one().m;

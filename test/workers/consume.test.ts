@@ -189,6 +189,34 @@ describe('leases and take (ack)', () => {
   });
 });
 
+describe('whereIs (message status)', () => {
+  it('says where a delivery stands: in a lease (written or held back), retrying, waiting for the DLQ, or none', async () => {
+    await withState(({ cs }) => {
+      cs.ensureGroup('g', () => 0, CUSTOM);
+      cs.ensureGroup('h', () => 0, CUSTOM);
+      const written = cs.lease('g', [[0, 1], [5, 1]], NOW + 1000, 'c1');
+      cs.lease('g', [[7, 1]], NOW + 1000, 'ws:c2', true); // a push delivery not written yet
+      cs.setNext('g', 8);
+      expect(cs.whereIs('g', 0)).toBe('INFLIGHT');
+      expect(cs.whereIs('g', 5)).toBe('INFLIGHT');
+      expect(cs.whereIs('g', 7)).toBe('INFLIGHT');
+      expect(cs.whereIs('h', 7)).toBeNull(); // another group's lease
+      expect(cs.whereIs('g', 3)).toBeNull();
+      cs.take(mine('g'), [{ leaseId: written, off: 5, attempt: 1 }], NOW);
+      expect(cs.whereIs('g', 5)).toBeNull();
+      const cfg: ConsumeConfig = { ...CUSTOM, maxRetries: 1 };
+      cs.take(mine('g'), [{ leaseId: written, off: 0, attempt: 1 }], NOW); // as a nack does, then fails it
+      expect(cs.whereIs('g', 0)).toBeNull();
+      expect(cs.fail('g', { off: 0, attempt: 1 }, cfg, NOW)).toBe('RETRY');
+      expect(cs.whereIs('g', 0)).toBe('RETRYING');
+      expect(cs.fail('g', { off: 0, attempt: 2 }, cfg, NOW)).toBe('DLQ');
+      expect(cs.whereIs('g', 0)).toBe('DLQ');
+      cs.deadLettered('g', 0);
+      expect(cs.whereIs('g', 0)).toBeNull();
+    });
+  });
+});
+
 describe('fail: retry and dead letter', () => {
   it('waits the CUSTOMIZED backoff before each retry (10s 30s 1m ... 2h, then 2h)', async () => {
     await withState(({ sql, cs }) => {
