@@ -48,12 +48,24 @@ export const SendFrame = z.object({
 }).strict();
 export type SendFrame = z.infer<typeof SendFrame>;
 
+/** SendId.safeParse(v).success, without zod's result object (asked for every frame). */
+export function isSendId(v: unknown): v is SendId {
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0;
+  return typeof v === 'string' && v.length >= 1 && (v.length <= 64 || codePoints(v) <= 64); // zod counts code points
+}
+
+function codePoints(s: string): number {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+}
+
 /** SendFrame.safeParse, with a fast path for frames of body-only messages (see `bodyOnly`). */
 export function parseSendFrame(v: unknown): { success: true; data: SendFrame } | ReturnType<typeof SendFrame.safeParse> {
   if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
     const f = v as Record<string, unknown>;
     if (f.type === 'send' && Object.keys(f).length === 3 && Array.isArray(f.messages) && f.messages.length >= 1
-      && f.messages.length <= LIMITS.batchMessagesMax && SendId.safeParse(f.id).success && bodyOnly(f.messages)) {
+      && f.messages.length <= LIMITS.batchMessagesMax && isSendId(f.id) && bodyOnly(f.messages)) {
       return { success: true, data: f as SendFrame };
     }
   }

@@ -16,7 +16,7 @@
  */
 import type { Env } from '../env';
 import { ApiError } from '../model/errors';
-import { parseSendFrame, type SendId } from '../model/frames';
+import { isSendId, parseSendFrame, type SendId } from '../model/frames';
 import { LIMITS } from '../model/limits';
 import type { Outgoing } from '../model/message';
 import type { Produced } from '../objects/Broker';
@@ -81,7 +81,7 @@ export class ProduceChannel {
       let v: unknown;
       try { v = JSON.parse(data); } catch { throw new ApiError('BAD_REQUEST', 'the frame is not valid JSON'); }
       const rawId = v && typeof v === 'object' ? (v as { id?: unknown }).id : undefined;
-      if ((typeof rawId === 'string' && rawId.length > 0 && rawId.length <= 64) || (Number.isSafeInteger(rawId) && (rawId as number) >= 0)) id = rawId as SendId;
+      if (isSendId(rawId)) id = rawId;
       if (deeperThan(v, LIMITS.jsonDepthMax + 4)) throw new ApiError('BAD_REQUEST', `the frame is nested deeper than ${LIMITS.jsonDepthMax} levels`);
       const r = parseSendFrame(v);
       if (!r.success) {

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ClientFrame, parseSendFrame, plainAck, SendFrame } from '../../src/model/frames';
+import { ClientFrame, isSendId, parseSendFrame, plainAck, SendFrame, SendId } from '../../src/model/frames';
 import { LIMITS } from '../../src/model/limits';
 import { bodyOnly, ProduceBatch, type MessageInput, type TopicConfig } from '../../src/model/schemas';
 import { packRecords, prepare, recordText, type Rec } from '../../src/model/message';
@@ -45,6 +45,15 @@ describe('the body-only fast path', () => {
       expect(fast.success).toBe(slow.success);
       if (slow.success) expect(fast.data).toEqual(slow.data);
     }), { numRuns: 2000 });
+  });
+
+  it('isSendId agrees with SendId on any value, at the edges of both forms', () => {
+    const id = fc.oneof(
+      fc.string({ maxLength: 70 }), fc.constantFrom('', 'i'.repeat(64), 'i'.repeat(65), '\u{1F600}'.repeat(32), '\u{1F600}'.repeat(33)),
+      fc.integer({ min: -3, max: 3 }), fc.constantFrom(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 1, -0, 0.5, NaN, Infinity, 1e300),
+      fc.double(), json,
+    );
+    fc.assert(fc.property(id, (v) => { expect(isSendId(v)).toBe(SendId.safeParse(v).success); }), { numRuns: 3000 });
   });
 
   it('takes the fast path for body-only frames and not for others', () => {
