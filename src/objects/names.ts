@@ -23,6 +23,14 @@ export function nameServer(env: Env) {
  * topic can reappear under the same name.
  */
 export function broker(env: Env, topic: TopicRoute, queueId: number) {
-  // getByName: one runtime call and no id object per request (a produce makes one stub each)
-  return env.BROKER.getByName(`${topic.incarnation}/${queueId}/${topic.name}`);
+  // a stub serves only the request that made it (workerd refuses it in another), but an id is a
+  // value: deriving it from the name (a hash) was ~10 µs of every produce request
+  const name = `${topic.incarnation}/${queueId}/${topic.name}`;
+  let id = brokerIds.get(name);
+  if (!id) {
+    if (brokerIds.size >= 4096) brokerIds.clear();
+    brokerIds.set(name, (id = env.BROKER.idFromName(name)));
+  }
+  return env.BROKER.get(id);
 }
+const brokerIds = new Map<string, DurableObjectId>();
