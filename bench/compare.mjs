@@ -126,6 +126,22 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
    * edgemq itself, past wrangler's dev proxy (run.mjs finds it), where only the measurements that
    * cross the proxy per request or per message are repeated.
    */
+  /**
+   * `n` requests issued open-loop at `rate`/s by `issue(i, settle)`, which calls `settle(i, ok)`
+   * when request i is answered: how long the answers took (ms). Throws if any was not `ok`.
+   */
+  async function answeredIn({ what, wrong, n = o.compareLatN, rate = o.compareRate }, issue) {
+    const took = new Float64Array(n).fill(NaN);
+    const sentAt = new Float64Array(n);
+    let done = 0, bad = 0, allDone;
+    const answered = new Promise((r) => { allDone = r; });
+    const settle = (i, ok) => { took[i] = performance.now() - sentAt[i]; if (!ok) bad++; if (++done === n) allDone(); };
+    await withTimeout(openLoop({ n, rate, issue: (i) => { sentAt[i] = performance.now(); issue(i, settle); } }).then(() => answered), phaseMs, what);
+    if (bad) throw new Error(`${what}: ${bad} of ${n} ${wrong}`);
+    const v = took.sort();
+    return { p50: round(pct(v, 50), 2), p90: round(pct(v, 90), 2), p99: round(pct(v, 99), 2), max: round(v[n - 1], 2) };
+  }
+
   function edgemqSide(url, direct = false) {
     const admin = makeClient(url, { connections: 2 });
     const produceClient = makeClient(url, { connections: o.compareProduceConns });
@@ -376,23 +392,11 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
      */
     async function wsFloor(topic, n = o.compareLatN, rate = o.compareRate) {
       const ch = await openProduce(url, topic);
-      const answered = new Float64Array(n).fill(NaN);
-      let done = 0, unexpected = 0, allAnswered;
-      const answers = new Promise((r) => { allAnswered = r; });
       try {
         const meter = cpuMeter(serverCpu);
-        await withTimeout(openLoop({
-          n, rate,
-          issue: (i) => {
-            const ts = performance.now();
-            const settle = () => { answered[i] = performance.now() - ts; if (++done === n) allAnswered(); };
-            ch.send('[]').then(() => { unexpected++; settle(); }, (e) => { if (!/BAD_REQUEST/.test(e.message)) unexpected++; settle(); });
-          },
-        }).then(() => answers), phaseMs, 'websocket floor');
-        if (unexpected) throw new Error(`websocket floor: ${unexpected} of ${n} empty sends were not refused with BAD_REQUEST`);
-        const v = answered.sort();
-        const r2 = (x) => round(x, 2);
-        return { messages: n, rate, answer: { p50: r2(pct(v, 50)), p90: r2(pct(v, 90)), p99: r2(pct(v, 99)), max: r2(v[v.length - 1]) }, cpu: meter() };
+        const answer = await answeredIn({ what: 'websocket floor', wrong: 'empty sends were not refused with BAD_REQUEST', n, rate },
+          (i, settle) => ch.send('[]').then(() => settle(i, false), (e) => settle(i, /BAD_REQUEST/.test(e.message))));
+        return { messages: n, rate, answer, cpu: meter() };
       } finally { await ch.close(); }
     }
 
@@ -546,29 +550,18 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
     try {
       await quiet();
       const single = JSON.stringify({ body: bodyText(o.compareSize) });
-      const latency = await floorLatency((i, settle) => floorGet.request('POST', '/v1/topics/floor/messages', single).then((r) => settle(i, r.status === 201), () => settle(i, false)));
+      const latency = await answeredIn({ what: 'floor latency', wrong: 'POSTs were not answered 201' },
+        (i, settle) => floorGet.request('POST', '/v1/topics/floor/messages', single).then((r) => settle(i, r.status === 201), () => settle(i, false)));
       await quiet();
       const ch = await openProduce(floor.url, 'floor');
       const frame = `[${single}]`;
-      const latencyWs = await floorLatency((i, settle) => ch.send(frame).then(() => settle(i, true), () => settle(i, false))).finally(() => ch.close());
+      const latencyWs = await answeredIn({ what: 'floor latency', wrong: 'sends were not answered sent' },
+        (i, settle) => ch.send(frame).then(() => settle(i, true), () => settle(i, false))).finally(() => ch.close());
       log(`    floor run ${run} at ${fmt(o.compareRate)}/s: single POSTs answered p50 ${fmt(latency.p50, 2)} p99 ${fmt(latency.p99, 2)} max ${fmt(latency.max, 1)} ms; ` +
         `channel sends answered p50 ${fmt(latencyWs.p50, 2)} p99 ${fmt(latencyWs.p99, 2)} max ${fmt(latencyWs.max, 1)} ms`);
       Object.assign(out, { latency, latencyWs });
     } catch (e) { log(`    floor run ${run} latency failed: ${e.message}`); }
     return out;
-  }
-
-  /** `n` requests issued open-loop at the latency steps' rate; each answered in how many ms. */
-  async function floorLatency(issue, n = o.compareLatN, rate = o.compareRate) {
-    const took = new Float64Array(n).fill(NaN);
-    let done = 0, bad = 0, allDone;
-    const answered = new Promise((r) => { allDone = r; });
-    const settle = (i, ok) => { took[i] = performance.now() - sentAt[i]; if (!ok) bad++; if (++done === n) allDone(); };
-    const sentAt = new Float64Array(n);
-    await withTimeout(openLoop({ n, rate, issue: (i) => { sentAt[i] = performance.now(); issue(i, settle); } }).then(() => answered), phaseMs, 'floor latency');
-    if (bad) throw new Error(`floor latency: ${bad} of ${n} requests were not answered as expected`);
-    const v = took.sort();
-    return { p50: round(pct(v, 50), 2), p99: round(pct(v, 99), 2), max: round(v[n - 1], 2) };
   }
 
   // ------------------------------------------------------------------ runs, alternating
