@@ -39,8 +39,13 @@ export class GroupCommit {
   add(p: PackedRecords): Promise<{ base: number } | Failure> {
     return new Promise((resolve, reject) => {
       this.queue.push({ p, resolve, reject });
-      this.timer ??= setTimeout(() => { this.timer = null; this.commit(); }, 0);
+      this.commitSoon();
     });
+  }
+
+  /** The next commit, in the next timer turn (one pending at a time). */
+  private commitSoon(): void {
+    this.timer ??= setTimeout(() => { this.timer = null; this.commit(); }, 0);
   }
 
   private commit(): void {
@@ -54,7 +59,7 @@ export class GroupCommit {
       chars += p.text.length;
     }
     const batch = this.queue.splice(0, k);
-    if (this.queue.length) this.timer ??= setTimeout(() => { this.timer = null; this.commit(); }, 0); // the rest, next turn
+    if (this.queue.length) this.commitSoon(); // the rest
     if (!batch.length) return;
     let r: number | Failure;
     try {

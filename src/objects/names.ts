@@ -18,6 +18,9 @@ export function nameServer(env: Env) {
   return env.NAMESERVER.getByName('nameserver');
 }
 
+/** Brokers' ids by name, derived once per isolate (bounded: cleared at 4,096) */
+const brokerIds = new Map<string, DurableObjectId>();
+
 /**
  * A recreated topic gets a new incarnation, so its brokers are new objects: nothing of a deleted
  * topic can reappear under the same name.
@@ -33,4 +36,3 @@ export function broker(env: Env, topic: TopicRoute, queueId: number) {
   }
   return env.BROKER.get(id);
 }
-const brokerIds = new Map<string, DurableObjectId>();
