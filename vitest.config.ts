@@ -12,7 +12,8 @@ export default defineWorkersConfig({
         wrangler: { configPath: './wrangler.toml' },
         // push acks held for 2 s before they are applied (10 ms in production): every way that reads
         // consume state must apply the acks received first, and these tests see it if one does not
-        miniflare: { bindings: { ALLOW_ANONYMOUS: 'true', PUSH_ACK_FLUSH_MS: '2000' } },
+        // COST_COUNTERS: the tests that bound rows written per operation read the Brokers' counters
+        miniflare: { bindings: { ALLOW_ANONYMOUS: 'true', PUSH_ACK_FLUSH_MS: '2000', COST_COUNTERS: 'true' } },
       },
     },
   },

@@ -69,6 +69,7 @@ export async function runCost({ url, opts: o, log }) {
   async function counters(topic) {
     const r = await admin.request('GET', `/__bench/cost?topic=${enc(topic)}`, undefined, { expect: [200, 404] });
     if (r.status === 404 || !r.json?.worker) throw new Error('GET /__bench/cost is not served: the cost phase needs the bench build of the Worker (bench/run.mjs starts it; not with --url)');
+    if (r.json.brokers.some((x) => x.rowsWritten === null)) throw new Error('the Brokers do not count SQL rows: the cost phase needs COST_COUNTERS=true (bench/run.mjs sets it for this phase)');
     const byStatement = new Map();
     for (const br of r.json.brokers) for (const x of br.byStatement ?? []) {
       const e = byStatement.get(x.sql) ?? { n: 0, rowsRead: 0, rowsWritten: 0 };

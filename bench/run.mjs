@@ -152,7 +152,8 @@ try {
     await stopServer();
     const logFile = join(outDir, `wrangler-${stamp}-${++starts}${entry ? '-counting' : ''}.log`);
     log(`starting wrangler dev${entry ? ' (build with request counters)' : ''} (log: ${logFile})`);
-    server = await startServer({ root: ROOT, logFile, entry });
+    // the counting build also turns on the Brokers' SQL counters (off in the Worker as shipped)
+    server = await startServer({ root: ROOT, logFile, entry, vars: entry ? ['COST_COUNTERS:true'] : [] });
     serverEntry = entry;
     url = server.url;
     const pgid = server.pgid;

@@ -12,4 +12,6 @@ export interface Env {
   CHANNEL_APPENDS_MAX?: string;
   /** How long a Broker may hold push acks before it applies them together (default 10 ms; tests set it long). */
   PUSH_ACK_FLUSH_MS?: string;
+  /** "true": Brokers count their SQL statements and rows as billed (costCounters: the bench's cost phase, tests). */
+  COST_COUNTERS?: string;
 }

@@ -65,12 +65,13 @@ function readdirSafe(p) { try { return readdirSync(p); } catch { return null; } 
  * sources and with fresh persisted state, both in one temporary directory.
  * Returns { url, pgid, sourceHash, stop() }; stop() kills the whole group and removes the directory.
  */
-export async function startServer({ root, logFile, entry = null }) {
+export async function startServer({ root, logFile, entry = null, vars = [] }) {
   const port = await freePort();
   const tmp = mkdtempSync(join(tmpdir(), 'edgemq-bench-'));
   const app = join(tmp, 'app');
   const persist = join(tmp, 'state');
-  // `entry` (optional): a module that wraps src/index.ts (bench/lib/cost-entry.ts), built instead of `main`
+  // `entry` (optional): a module that wraps src/index.ts (bench/lib/cost-entry.ts), built instead of `main`;
+  // `vars`: more `NAME:value` Worker variables (COST_COUNTERS:true for the cost phase)
   const entryCopy = entry ? join('bench-entry', 'index.ts') : null;
   if (entry) { mkdirSync(join(app, 'bench-entry'), { recursive: true }); cpSync(entry, join(app, entryCopy)); }
   const sourceHash = snapshot(root, app, entry ? [entryCopy] : []);
@@ -89,7 +90,7 @@ export async function startServer({ root, logFile, entry = null }) {
     throw new Error(`building the Worker failed: ${(e.stdout || '') + (e.stderr || e.message)}`);
   }
   const args = ['dev', join('dist', 'index.js'), '--no-bundle', '--port', String(port), '--ip', '127.0.0.1', '--persist-to', persist,
-    '--var', 'ALLOW_ANONYMOUS:true', '--log-level', process.env.BENCH_WRANGLER_LOG_LEVEL || 'warn', '--show-interactive-dev-session=false'];
+    '--var', 'ALLOW_ANONYMOUS:true', ...vars.flatMap((v) => ['--var', v]), '--log-level', process.env.BENCH_WRANGLER_LOG_LEVEL || 'warn', '--show-interactive-dev-session=false'];
   const log = createWriteStream(logFile);
   const child = spawn(bin, args, {
     cwd: app, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env,

@@ -146,8 +146,8 @@ export class Broker extends DurableObject<Env> {
   private readonly appends = new GroupCommit((parts, now) => this.storeParts(parts, now), () => { this.wake(); this.pump(); });
   private readonly ackFlushMs: number;
 
-  /** SQL work of this object since it started, as billed: bench/cost.mjs */
-  private readonly sqlCost: SqlCost;
+  /** SQL work of this object since it started, as billed (bench/cost.mjs, tests): only with env COST_COUNTERS */
+  private readonly sqlCost: SqlCost | null;
   /** WebSocket messages received (billed as 1/20 of a request each), for costCounters */
   private wsMessagesIn = 0;
   /** produce/producePacked calls received (each a billed request): none for a socket held here */
@@ -162,8 +162,11 @@ export class Broker extends DurableObject<Env> {
     super(ctx, env);
     const ms = Number(env.PUSH_ACK_FLUSH_MS);
     this.ackFlushMs = Number.isFinite(ms) && ms >= 0 ? ms : ACK_FLUSH_MS;
-    this.sqlCost = new SqlCost(ctx.storage.sql);
-    this.sql = this.sqlCost.sql;
+    // counting wraps every statement (a cursor held per statement until a microtask folds it in):
+    // ~a quarter of what the 1,000/s push flow left to full collections, for figures no one reads
+    // in production, so only a server started to measure cost counts
+    this.sqlCost = env.COST_COUNTERS === 'true' ? new SqlCost(ctx.storage.sql) : null;
+    this.sql = this.sqlCost?.sql ?? ctx.storage.sql;
     ctx.blockConcurrencyWhile(async () => {
       migrate(this.sql, BROKER_MIGRATIONS, (fn) => ctx.storage.transactionSync(fn));
       this.meta = new Meta(this.sql);
@@ -217,10 +220,15 @@ export class Broker extends DurableObject<Env> {
     this.dedup.resync();
   }
 
-  /** Debug (bench/cost.mjs): SQL statements, rows read/written, WebSocket messages and produce calls received since this object started, and its database size. */
+  /**
+   * Debug (bench/cost.mjs): SQL statements and rows read/written (null unless env COST_COUNTERS is
+   * "true"), WebSocket messages and produce calls received since this object started, and its
+   * database size.
+   */
   async costCounters() {
     this.flushTrace(); // the rows of the flow just measured
-    return { ...this.sqlCost.report(), wsMessagesIn: this.wsMessagesIn, produceCalls: this.produceCalls, databaseSize: this.ctx.storage.sql.databaseSize, startedAt: this.startedAt };
+    const sql = this.sqlCost?.report() ?? { statements: null, rowsRead: null, rowsWritten: null, byStatement: [] };
+    return { ...sql, wsMessagesIn: this.wsMessagesIn, produceCalls: this.produceCalls, databaseSize: this.ctx.storage.sql.databaseSize, startedAt: this.startedAt };
   }
 
   /**
