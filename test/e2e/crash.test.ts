@@ -9,10 +9,12 @@
  *     kill and never answered (stored or not: either is right);
  *   - the push group still gets every message at least once.
  * (A push ack has no answer, so only the pull group is held to "no confirmed ack undone".)
+ * Then the same kill under a produce channel held by a Broker: every send answered `sent` is stored.
  */
 import { describe, expect, it } from 'vitest';
 import { Api, sleep, uniq, type Json } from './client';
 import { useServer } from './server';
+import { Channel } from './produce-client';
 import { PushClient } from './ws-client';
 
 const ctx = useServer();
@@ -149,5 +151,51 @@ describe('kill -9 under load', () => {
     console.log(`crash: ${produced.size} produced (2xx), ${stored.size} stored, ${pullAcked.size} pull-acked before the kill `
       + `(${unsure.size} in an unanswered ack, ${[...unsure].filter((id) => after.has(id)).length} of them came back), `
       + `${after.size} pulled after, ${pushSeen.size} pushed before and ${again.messages.length} after`);
+  }, 120_000);
+
+  it('loses no send a produce channel answered `sent` (a topic of one queue: its Broker answers)', async () => {
+    const api: Api = ctx.api;
+    const topic = uniq('crashws');
+    await api.createTopic(topic, { queues: 1 });
+    const ch = await Channel.open(ctx.server.url, topic);
+    // sends of 1 to 3 messages, up to 16 unanswered: every one is its own commit or shares one
+    const sent = new Map<number, number>(); // send id -> messages in it
+    let next = 1;
+    let running = true;
+    const sender = (async () => {
+      while (running) {
+        while (running && next - ch.answers.size - 1 < 16) {
+          const n = 1 + (next % 3);
+          ch.send({ type: 'send', id: next, messages: Array.from({ length: n }, (_, i) => ({ body: { send: next, i } })) });
+          sent.set(next++, n);
+        }
+        await sleep(1);
+      }
+    })();
+    await sleep(LOAD_MS);
+    running = false;
+    await ctx.server.stop('SIGKILL');
+    await sender;
+    await ch.closed;
+    const answered = [...ch.answers.values()];
+    expect(answered.filter((a) => a.type !== 'sent'), 'only `sent` answers came').toEqual([]);
+    const acked = new Map<string, Json>(); // messageId -> body, for every message of an answered send
+    for (const a of answered) a.messages.forEach((m: Json, i: number) => acked.set(m.messageId, { send: a.id, i }));
+    expect(answered.length, 'the channel was answering').toBeGreaterThan(100);
+    await ctx.server.restart();
+
+    const verify = uniq('verifyws');
+    await api.putGroup(verify, { consumeFrom: 'FIRST', invisibleMs: 60_000 });
+    const stored = new Map<string, Json>();
+    for (;;) {
+      const got = await api.receive(topic, verify, { maxMessages: 256 });
+      if (!got.length) break;
+      for (const m of got) stored.set(m.messageId, m.body);
+      await api.ack(topic, verify, got.map((m) => m.receiptHandle));
+    }
+    const lost = [...acked.keys()].filter((id) => !stored.has(id));
+    expect(lost, `${lost.length} of ${acked.size} messages answered \`sent\` lost`).toEqual([]);
+    for (const [id, body] of acked) expect(stored.get(id), id).toEqual(body);
+    console.log(`crash (produce channel): ${answered.length} of ${sent.size} sends answered before the kill, ${acked.size} messages, ${stored.size} stored`);
   }, 120_000);
 });
