@@ -22,6 +22,22 @@ const LOAD_MS = 3000;
 const BATCH = 10;
 const FAST = { type: 'EXPONENTIAL', initialMs: 0, maxMs: 0, multiplier: 1 };
 
+/** What a new group reading `topic` from FIRST receives: messageId -> body, each once. */
+async function everythingStored(api: Api, topic: string): Promise<Map<string, Json>> {
+  const verify = uniq('verify');
+  await api.putGroup(verify, { consumeFrom: 'FIRST', invisibleMs: 60_000 });
+  const stored = new Map<string, Json>();
+  for (;;) {
+    const got = await api.receive(topic, verify, { maxMessages: 256 });
+    if (!got.length) return stored;
+    for (const m of got) {
+      expect(stored.has(m.messageId), `${m.messageId} delivered twice to a fresh group`).toBe(false);
+      stored.set(m.messageId, m.body);
+    }
+    expect(await api.ack(topic, verify, got.map((m) => m.receiptHandle))).toEqual(got.map(() => 'OK'));
+  }
+}
+
 describe('kill -9 under load', () => {
   it('loses no acknowledged message and undoes no confirmed ack', async () => {
     const api: Api = ctx.api;
@@ -94,18 +110,7 @@ describe('kill -9 under load', () => {
     await ctx.server.restart();
 
     // 1. every acknowledged produce is stored, once, as sent: a new group from FIRST sees them
-    const verify = uniq('verify');
-    await api.putGroup(verify, { consumeFrom: 'FIRST', invisibleMs: 60_000 });
-    const stored = new Map<string, Json>();
-    for (;;) {
-      const got = await api.receive(topic, verify, { maxMessages: 256 });
-      if (!got.length) break;
-      for (const m of got) {
-        expect(stored.has(m.messageId), `${m.messageId} delivered twice to a fresh group`).toBe(false);
-        stored.set(m.messageId, m.body);
-      }
-      expect(await api.ack(topic, verify, got.map((m) => m.receiptHandle))).toEqual(got.map(() => 'OK'));
-    }
+    const stored = await everythingStored(api, topic);
     const lost = [...produced.keys()].filter((id) => !stored.has(id));
     expect(lost, `${lost.length} of ${produced.size} acknowledged messages lost`).toEqual([]);
     for (const [id, body] of produced) expect(stored.get(id), id).toEqual(body);
@@ -184,15 +189,7 @@ describe('kill -9 under load', () => {
     expect(answered.length, 'the channel was answering').toBeGreaterThan(100);
     await ctx.server.restart();
 
-    const verify = uniq('verifyws');
-    await api.putGroup(verify, { consumeFrom: 'FIRST', invisibleMs: 60_000 });
-    const stored = new Map<string, Json>();
-    for (;;) {
-      const got = await api.receive(topic, verify, { maxMessages: 256 });
-      if (!got.length) break;
-      for (const m of got) stored.set(m.messageId, m.body);
-      await api.ack(topic, verify, got.map((m) => m.receiptHandle));
-    }
+    const stored = await everythingStored(api, topic);
     const lost = [...acked.keys()].filter((id) => !stored.has(id));
     expect(lost, `${lost.length} of ${acked.size} messages answered \`sent\` lost`).toEqual([]);
     for (const [id, body] of acked) expect(stored.get(id), id).toEqual(body);
