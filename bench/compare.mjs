@@ -122,11 +122,6 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
   const quiet = () => waitQuiet({ serverCpu, maxCores: o.compareQuietCores, maxMs: o.compareQuietMaxMs });
 
   /**
-   * The edgemq measurements against one address of the server: `direct` is the workerd running
-   * edgemq itself, past wrangler's dev proxy (run.mjs finds it), where only the measurements that
-   * cross the proxy per request or per message are repeated.
-   */
-  /**
    * `n` requests issued open-loop at `rate`/s by `issue(i, settle)`, which calls `settle(i, ok)`
    * when request i is answered: how long the answers took (ms). Throws if any was not `ok`.
    */
@@ -142,6 +137,11 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
     return { p50: round(pct(v, 50), 2), p90: round(pct(v, 90), 2), p99: round(pct(v, 99), 2), max: round(v[n - 1], 2) };
   }
 
+  /**
+   * The edgemq measurements against one address of the server: `direct` is the workerd running
+   * edgemq itself, past wrangler's dev proxy (run.mjs finds it), where only the measurements that
+   * cross the proxy per request or per message are repeated.
+   */
   function edgemqSide(url, direct = false) {
     const admin = makeClient(url, { connections: 2 });
     const produceClient = makeClient(url, { connections: o.compareProduceConns });

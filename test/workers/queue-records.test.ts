@@ -9,8 +9,8 @@ import { Meta } from '../../src/storage/meta';
 import { PushFilters } from '../../src/storage/push-filters';
 import { Resent } from '../../src/storage/resent';
 
-function withSql<R>(fn: (sql: SqlStorage) => R | Promise<R>, name = `records/${Math.random()}`): Promise<R> {
-  const stub = env.BROKER.get(env.BROKER.idFromName(name));
+function withSql<R>(fn: (sql: SqlStorage) => R | Promise<R>): Promise<R> {
+  const stub = env.BROKER.get(env.BROKER.idFromName(`records/${Math.random()}`));
   return runInDurableObject(stub, (_i, state) => fn(state.storage.sql));
 }
 
