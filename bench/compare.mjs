@@ -21,8 +21,8 @@
 //     floors:      the same channel at RATE/s with sends the Worker refuses at once (wsFloor: no object,
 //                  no storage), and the disk's fdatasync tail in the server's state directory (disk),
 //                  measured alone: what every latency above sits on
-//   wrangler dev's own floor (FLOOR, a second server the bench started, bench/lib/floor-entry.ts): the
-//     same dev server with a Worker that does no work, after each edgemq run: GETs over SINGLE_CONNS
+//   wrangler dev's own floor (FLOOR, a second server the bench starts after each edgemq run and stops
+//     after its steps, bench/lib/floor-entry.ts): the same dev server with a Worker that does no work: GETs over SINGLE_CONNS
 //     connections for HEALTH_SECONDS and N messages in POSTs of BATCH over PRODUCE_CONNS, as above,
 //     each answered at once (a POST's body read, then a fixed answer of a produce's size): what of
 //     edgemq's rates and CPU is the dev server's, not edgemq's; then LAT_N single-message POSTs and
@@ -508,23 +508,37 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
   }
 
   // ------------------------------------------------------------------ wrangler dev's own floor
-  let floor = null;
-  if (o.compareFloor) {
+  // A second dev server, started for its own measurements and stopped after them: left idle beside
+  // edgemq's runs, its wrangler process ran V8's idle-time full collections there, on both cores
+  // (perf -a during a WebSocket latency step: 0.26 s of CPU in 7 s, in bursts of concurrent marking).
+  const floorBodies = Array.from({ length: 32 }, () => JSON.stringify({ messages: Array.from({ length: o.compareBatch }, () => ({ body: bodyText(o.compareSize) })) }));
+  let floorLogged = false, floorRetries = 0;
+
+  /** Starts the floor server, runs floorSteps on it, and stops it; null when it could not start. */
+  async function floorRun(run) {
+    if (!o.compareFloor) return null;
+    let floor;
     try {
       floor = await startServer({ root: ROOT, logFile: join(os.tmpdir(), `edgemq-bench-floor-${process.pid}.log`), entry: join(ROOT, 'bench', 'lib', 'floor-entry.ts') });
-      log(`floor: wrangler dev serving a Worker that does no work (bench/lib/floor-entry.ts) at ${floor.url}`);
-    } catch (e) { log(`floor skipped: ${e.message}`); }
+    } catch (e) { log(`    floor run ${run} skipped: ${e.message}`); return null; }
+    if (!floorLogged) log(`floor: wrangler dev serving a Worker that does no work (bench/lib/floor-entry.ts), started for each run's floor steps`);
+    floorLogged = true;
+    const get = makeClient(floor.url, { connections: o.compareSingleConns });
+    const post = makeClient(floor.url, { connections: o.compareProduceConns });
+    try { return await floorSteps(run, floor, get, post); } finally {
+      floorRetries += get.stats.retries + post.stats.retries;
+      await Promise.all([get, post].map((c) => c.close().catch(() => {})));
+      await floor.stop();
+    }
   }
-  const floorGet = floor && makeClient(floor.url, { connections: o.compareSingleConns });
-  const floorPost = floor && makeClient(floor.url, { connections: o.compareProduceConns });
-  if (floor) clients.push(floorGet, floorPost);
-  const floorBodies = Array.from({ length: 32 }, () => JSON.stringify({ messages: Array.from({ length: o.compareBatch }, () => ({ body: bodyText(o.compareSize) })) }));
 
   /** The floor's GETs and batched POSTs, shaped as edgemq's health and produceBatch steps. */
-  async function floorRun(run) {
-    if (!floor) return null;
+  async function floorSteps(run, floor, floorGet, floorPost) {
     const floorCpu = () => groupCpuSec(floor.pgid);
     const usPer = (cpu, n) => round((cpu.serverCpuSec * 1e6) / n, 1);
+    // a fresh server: warmed as edgemq's is by its warm-up topic, so that neither is measured cold
+    for (let i = 0; i < 500; i++) await floorGet.request('GET', '/v1/health');
+    for (let i = 0; i < 50; i++) await floorPost.request('POST', '/v1/topics/floor/messages', floorBodies[i % floorBodies.length]);
     await quiet();
     let meter = cpuMeter(floorCpu);
     const h = await closedLoop({ workers: o.compareSingleConns, seconds: o.compareHealthSeconds, step: async () => { await floorGet.request('GET', '/v1/health'); return 1; } });
@@ -581,9 +595,8 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
     }
   } finally {
     await Promise.all(clients.map((c) => c.close().catch(() => {})));
-    await floor?.stop();
   }
-  result.retries = clients.reduce((n, c) => n + c.stats.retries, 0);
+  result.retries = clients.reduce((n, c) => n + c.stats.retries, 0) + floorRetries;
   result.summary = summarizeCompare(result);
   return result;
 }
