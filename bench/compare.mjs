@@ -52,7 +52,7 @@ import { makeClient } from './lib/http.mjs';
 import { openPush } from './lib/push.mjs';
 import { openProduce, pipelined, pipelinedStream } from './lib/produce-ws.mjs';
 import { Producer } from '../dist/client.mjs';
-import { closedLoop, cpuMeter, fmt, latencySummary, openLoop, pct, round, waitQuiet } from './lib/stats.mjs';
+import { closedLoop, cpuMeter, fmt, latencySummary, openLoop, round, waitQuiet } from './lib/stats.mjs';
 import { startJitterProbe } from './lib/jitter.mjs';
 import { fsyncProbe } from './lib/disk.mjs';
 import { ACK_MEANS, LABEL, findPeers, startPeers } from './lib/peers.mjs';
@@ -133,8 +133,7 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
     const settle = (i, ok) => { took[i] = performance.now() - sentAt[i]; if (!ok) bad++; if (++done === n) allDone(); };
     await withTimeout(openLoop({ n, rate, issue: (i) => { sentAt[i] = performance.now(); issue(i, settle); } }).then(() => answered), phaseMs, what);
     if (bad) throw new Error(`${what}: ${bad} of ${n} ${wrong}`);
-    const v = took.sort();
-    return { p50: round(pct(v, 50), 2), p90: round(pct(v, 90), 2), p99: round(pct(v, 99), 2), max: round(v[n - 1], 2) };
+    return latencySummary(took);
   }
 
   /**
@@ -358,9 +357,7 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
         const jitter = await probe.stop();
         loop.disable();
         const clientLoop = { p99: round(loop.percentile(99) / 1e6, 2), max: round(loop.max / 1e6, 2) };
-        const s = Float64Array.from(e2e.filter((x) => !Number.isNaN(x))).sort(), a = Float64Array.from(pubAck.filter((x) => !Number.isNaN(x))).sort();
         const r2 = (x) => round(x, 2);
-        const ms = (xs) => { const v = Float64Array.from(xs.filter((x) => !Number.isNaN(x))).sort(); return { p50: pct(v, 50), p99: pct(v, 99), max: v[v.length - 1] }; };
         // when the slow ones were sent: one stall shows as one cluster of consecutive sends,
         // a wait at the start as a cluster at 0 ms
         const slow = [];
@@ -375,9 +372,8 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
           // what the server actually absorbed: all n published and delivered over this long
           servedRate: round((got / drainMs) * 1000),
           // the same split on the wall clock (ms resolution): publish call -> storeTimestamp -> frame received
-          split: { toStore: ms(toStore), storeToConsumer: ms(toConsumer) },
-          e2e: { p50: r2(pct(s, 50)), p90: r2(pct(s, 90)), p99: r2(pct(s, 99)), max: r2(s[s.length - 1]) },
-          pubAck: { p50: r2(pct(a, 50)), p90: r2(pct(a, 90)), p99: r2(pct(a, 99)), max: r2(a[a.length - 1]) },
+          split: { toStore: latencySummary(toStore), storeToConsumer: latencySummary(toConsumer) },
+          e2e: latencySummary(e2e), pubAck: latencySummary(pubAck),
           slowOver20ms: slow.slice(0, 20),
           // how late a separate idle process woke from 1-ms sleeps meanwhile: the machine's own floor
           jitter, clientLoop, via, cpu, load1: round(os.loadavg()[0], 2), ...(stream ? { frames: stream.stats.frames } : {}),

@@ -7,11 +7,11 @@ export function pct(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
-/** p50 / p99 / max of a list of latencies (ms). */
+/** p50 / p90 / p99 / max of a list of latencies (ms); NaN entries (never answered, never arrived) are left out of it. */
 export function latencySummary(ms) {
-  const s = Float64Array.from(ms).sort();
+  const s = Float64Array.from(ms).filter((x) => !Number.isNaN(x)).sort();
   const r2 = (x) => (Number.isFinite(x) ? Math.round(x * 100) / 100 : null);
-  return { n: s.length, p50: r2(pct(s, 50)), p99: r2(pct(s, 99)), max: r2(s[s.length - 1]) };
+  return { n: s.length, p50: r2(pct(s, 50)), p90: r2(pct(s, 90)), p99: r2(pct(s, 99)), max: r2(s[s.length - 1]) };
 }
 
 /** Whole-machine CPU seconds from /proc/stat: busy (not idle, not iowait) and iowait; null off Linux. */
