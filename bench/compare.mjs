@@ -532,9 +532,16 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
   async function floorSteps(run, floor, floorGet, floorPost) {
     const floorCpu = () => groupCpuSec(floor.pgid);
     const usPer = (cpu, n) => round((cpu.serverCpuSec * 1e6) / n, 1);
-    // a fresh server: warmed as edgemq's is by its warm-up topic, so that neither is measured cold
+    // a fresh server: warmed on every path it is measured on, as edgemq's is by its warm-up topic,
+    // then left to settle (a dev server's first seconds are busier than its steady state)
+    const single = JSON.stringify({ body: bodyText(o.compareSize) });
     for (let i = 0; i < 500; i++) await floorGet.request('GET', '/v1/health');
     for (let i = 0; i < 50; i++) await floorPost.request('POST', '/v1/topics/floor/messages', floorBodies[i % floorBodies.length]);
+    const warm = await openProduce(floor.url, 'floor');
+    try {
+      await openLoop({ n: 2000, rate: o.compareRate, issue: () => { void floorGet.request('POST', '/v1/topics/floor/messages', single).catch(() => {}); void warm.send(`[${single}]`).catch(() => {}); } });
+    } finally { await warm.close(); }
+    await sleep(3000);
     await quiet();
     let meter = cpuMeter(floorCpu);
     const h = await closedLoop({ workers: o.compareSingleConns, seconds: o.compareHealthSeconds, step: async () => { await floorGet.request('GET', '/v1/health'); return 1; } });
@@ -559,7 +566,6 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
     const out = { health, produceBatch };
     try {
       await quiet();
-      const single = JSON.stringify({ body: bodyText(o.compareSize) });
       const latency = await answeredIn({ what: 'floor latency', wrong: 'POSTs were not answered 201' },
         (i, settle) => floorGet.request('POST', '/v1/topics/floor/messages', single).then((r) => settle(i, r.status === 201), () => settle(i, false)));
       await quiet();
