@@ -28,6 +28,8 @@
 //     edgemq's rates and CPU is the dev server's, not edgemq's; then LAT_N single-message POSTs and
 //     LAT_N sends on a channel that stores nothing, open loop at RATE/s: the dev server's own tail
 //     under the latency targets
+//   the disk's share (RAM, a third server with its state in /dev/shm, after each run's floor): its
+//     warm-up, then the WebSocket latency step (latencyWs): commits there wait for no disk
 //   edgemq past wrangler's dev proxy (DIRECT, a server the bench started): the same server at the
 //     port of the workerd running edgemq, which the proxy forwards to; after each edgemq run, the
 //     measurements that cross the proxy per request or per message are repeated there (batched,
@@ -43,6 +45,7 @@
 // nats-async; "none" skips them).
 import WebSocket from 'ws';
 import os from 'node:os';
+import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -85,6 +88,7 @@ export const DEFAULTS = {
   comparePeers: 1, // 0: edgemq only
   compareDirect: 1, // also measure past wrangler's dev proxy (the per-request measurements; 0 skips)
   compareFloor: 1, // also measure wrangler dev serving a Worker that does no work (bench/lib/floor-entry.ts; 0 skips)
+  compareRam: 1, // also the WebSocket latency step on a server whose state is in /dev/shm, where commits wait for no disk (0 skips)
   compareQuietCores: 0.3, // before each measurement wait (≤ compareQuietMaxMs) for the rest of the machine to use less
   compareQuietMaxMs: 5000,
   comparePhaseTimeoutSec: 300,
@@ -141,7 +145,7 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
    * edgemq itself, past wrangler's dev proxy (run.mjs finds it), where only the measurements that
    * cross the proxy per request or per message are repeated.
    */
-  function edgemqSide(url, direct = false) {
+  function edgemqSide(url, direct = false, { ram = false, cpuOf = serverCpu } = {}) {
     const admin = makeClient(url, { connections: 2 });
     const produceClient = makeClient(url, { connections: o.compareProduceConns });
     const singleClient = makeClient(url, { connections: o.compareSingleConns });
@@ -169,7 +173,7 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
       const requests = Math.ceil(n / o.compareBatch);
       let sent = 0, k = 0;
       const lat = [];
-      const meter = cpuMeter(serverCpu);
+      const meter = cpuMeter(cpuOf);
       const r = await closedLoop({
         workers: o.compareProduceConns, seconds: phaseMs / 1000,
         step: async () => {
@@ -188,7 +192,7 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
     async function produceSingle(topic, seconds) {
       const lat = [];
       let k = 0;
-      const meter = cpuMeter(serverCpu);
+      const meter = cpuMeter(cpuOf);
       const r = await closedLoop({
         workers: o.compareSingleConns, seconds,
         step: async () => {
@@ -203,7 +207,7 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
     async function produceWs(topic, n) {
       const stream = await new Producer({ url, idempotent: false }).openStream(topic);
       try {
-        const meter = cpuMeter(serverCpu);
+        const meter = cpuMeter(cpuOf);
         const r = await pipelinedStream(stream, { n, window: o.compareWsWindow, bodies: wsBodies, timeoutMs: phaseMs });
         return measured(r, meter(), { send: latencySummary(r.lat), frames: r.frames });
       } finally { await stream.close(); }
@@ -212,7 +216,7 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
     async function produceWsRaw(topic, n) {
       const ch = await openProduce(url, topic);
       try {
-        const meter = cpuMeter(serverCpu);
+        const meter = cpuMeter(cpuOf);
         const r = await pipelined(ch, { n, window: o.compareWsWindow, perSend: 1, frames: wsFrames, timeoutMs: phaseMs });
         return measured(r, meter(), { send: latencySummary(r.lat) });
       } finally { await ch.close(); }
@@ -220,7 +224,7 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
 
     async function health(seconds) {
       const lat = [];
-      const meter = cpuMeter(serverCpu);
+      const meter = cpuMeter(cpuOf);
       const r = await closedLoop({ workers: o.compareSingleConns, seconds, step: async () => { lat.push((await singleClient.request('GET', '/v1/health')).ms); return 1; } });
       return measured(r, meter(), { request: latencySummary(lat) });
     }
@@ -230,7 +234,7 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
       let got = 0, frames = 0, dup = 0, redelivered = 0, badBody = 0, errors = 0, resolveDone;
       const done = new Promise((r) => { resolveDone = r; });
       const seen = new Set();
-      const meter = cpuMeter(serverCpu);
+      const meter = cpuMeter(cpuOf);
       const t0 = performance.now();
       const ws = await openPushParsed(url, topic, group, o.compareInflight, `push-${group}`, (f, _at, sock) => {
         if (f.type === 'error') { errors++; log(`    push error frame: ${JSON.stringify(f).slice(0, 200)}`); return; }
@@ -270,7 +274,7 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
     async function pullDrain(topic, group, n) {
       let claimed = 0, empty = 0, notOk = 0, badBody = 0;
       const recv = [], ack = [];
-      const meter = cpuMeter(serverCpu);
+      const meter = cpuMeter(cpuOf);
       const r = await closedLoop({
         workers: o.compareConsumers, seconds: phaseMs / 1000,
         step: async (w) => {
@@ -324,7 +328,7 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
       let probe = null;
       try {
         await sleep(300);
-        const meter = cpuMeter(serverCpu);
+        const meter = cpuMeter(cpuOf);
         probe = startJitterProbe();
         // the client's own event loop: a stall here (its GC, say) delays what it timestamps
         const loop = monitorEventLoopDelay({ resolution: 1 });
@@ -389,7 +393,7 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
     async function wsFloor(topic, n = o.compareLatN, rate = o.compareRate) {
       const ch = await openProduce(url, topic);
       try {
-        const meter = cpuMeter(serverCpu);
+        const meter = cpuMeter(cpuOf);
         const answer = await answeredIn({ what: 'websocket floor', wrong: 'empty sends were not refused with BAD_REQUEST', n, rate },
           (i, settle) => ch.send('[]').then(() => settle(i, false), (e) => settle(i, /BAD_REQUEST/.test(e.message))));
         return { messages: n, rate, answer, cpu: meter() };
@@ -397,22 +401,9 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
     }
 
     async function edgemqRun(run) {
-      const tag = `${stamp}-${run}${direct ? '-d' : ''}`;
-      const who = direct ? 'edgemq past the proxy' : 'edgemq';
+      const tag = `${stamp}-${run}${direct ? '-d' : ram ? '-ram' : ''}`;
+      const who = direct ? 'edgemq past the proxy' : ram ? 'edgemq, state in RAM' : 'edgemq';
       const r = { run, startedAt: new Date().toISOString(), load1: round(os.loadavg()[0], 2) };
-      // warm-up on its own topic, of what this side measures (past the proxy: no pull drain)
-      const warm = `cmp-warm-${tag}`;
-      await admin.request('POST', '/v1/topics', { name: warm, queues: o.compareQueues });
-      for (const g of direct ? ['wpush'] : ['wpush', 'wpull']) await admin.request('PUT', `/v1/groups/${g}-${tag}`, { consumeFrom: 'FIRST' });
-      await produceBatched(warm, o.compareWarmup);
-      await pushDrain(warm, `wpush-${tag}`, o.compareWarmup);
-      if (!direct) await pullDrain(warm, `wpull-${tag}`, o.compareWarmup);
-      await produceSingle(warm, 1);
-
-      const topic = `cmp-${tag}`;
-      const gPush = `cmp-push-${tag}`, gPull = `cmp-pull-${tag}`;
-      await admin.request('POST', '/v1/topics', { name: topic, queues: o.compareQueues });
-      for (const g of [gPush, gPull]) await admin.request('PUT', `/v1/groups/${g}`, { consumeFrom: 'FIRST' });
       const step = async (name, fn) => {
         const q = await quiet();
         const x = await fn();
@@ -422,6 +413,24 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
         log(`    ${who} run ${run} ${name.padEnd(14)} ` + (x.msgPerSec !== undefined ? `${fmt(x.msgPerSec).padStart(7)}/s` : x.answer ? `refused sends answered p50 ${fmt(x.answer.p50, 2)} p99 ${fmt(x.answer.p99, 2)} ms` : `e2e p50 ${fmt(x.e2e.p50, 2)} p99 ${fmt(x.e2e.p99, 2)} ms, publish→ack p50 ${fmt(x.pubAck.p50, 2)} p99 ${fmt(x.pubAck.p99, 2)} ms, offered ${fmt(x.achievedRate)}/s, served ${fmt(x.servedRate)}/s, missing ${x.missing}, machine wake-up late p99 ${fmt(x.jitter?.p99, 2)} ms, client loop delay p99 ${fmt(x.clientLoop?.p99, 2)} max ${fmt(x.clientLoop?.max, 1)} ms`) +
           `  cores client ${fmt(c.clientCpuCores, 2)} server ${fmt(c.serverCpuCores, 2)} other ${fmt(c.otherCpuCores, 2)}` + (x.serverCpuUsPerMsg != null ? `  server ${fmt(x.serverCpuUsPerMsg, 1)} µs/msg` : ''));
       };
+      // warm-up on its own topic, of what this side measures (past the proxy: no pull drain)
+      const warm = `cmp-warm-${tag}`;
+      await admin.request('POST', '/v1/topics', { name: warm, queues: o.compareQueues });
+      for (const g of direct ? ['wpush'] : ['wpush', 'wpull']) await admin.request('PUT', `/v1/groups/${g}-${tag}`, { consumeFrom: 'FIRST' });
+      await produceBatched(warm, o.compareWarmup);
+      await pushDrain(warm, `wpush-${tag}`, o.compareWarmup);
+      if (!direct) await pullDrain(warm, `wpull-${tag}`, o.compareWarmup);
+      await produceSingle(warm, 1);
+      if (ram) {
+        await step('latencyWs', () => latency(warm, `cmp-latws-${tag}`, o.compareLatN, o.compareRate, 'ws'));
+        await admin.request('DELETE', `/v1/topics/${enc(warm)}`, undefined, { expect: [204, 404] }).catch(() => {});
+        return r;
+      }
+
+      const topic = `cmp-${tag}`;
+      const gPush = `cmp-push-${tag}`, gPull = `cmp-pull-${tag}`;
+      await admin.request('POST', '/v1/topics', { name: topic, queues: o.compareQueues });
+      for (const g of [gPush, gPull]) await admin.request('PUT', `/v1/groups/${g}`, { consumeFrom: 'FIRST' });
       await step('produceBatch', () => produceBatched(topic, o.compareN));
       await step('pushDrain', () => pushDrain(topic, gPush, o.compareN));
       if (!direct) {
@@ -580,6 +589,24 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
     return out;
   }
 
+  /**
+   * The WebSocket latency step on a second edgemq server whose state is in /dev/shm, where a
+   * commit's fsync waits for no disk (informative: RAM is not durable storage). Through its own
+   * proxy, on its warm-up topic; stopped after.
+   */
+  async function ramRun(run) {
+    if (!o.compareRam || !existsSync('/dev/shm')) return null;
+    let srv;
+    try {
+      srv = await startServer({ root: ROOT, logFile: join(os.tmpdir(), `edgemq-bench-ram-${process.pid}.log`), under: '/dev/shm' });
+    } catch (e) { log(`    ram run ${run} skipped: ${e.message}`); return null; }
+    const side = edgemqSide(srv.url, false, { ram: true, cpuOf: () => groupCpuSec(srv.pgid) });
+    try { return await side.run(run); } finally {
+      await Promise.all(side.clients.map((c) => c.close().catch(() => {})));
+      await srv.stop();
+    }
+  }
+
   // ------------------------------------------------------------------ runs, alternating
   const result = { config: { ...o, peers: peerList, peerSingleN: singleN }, peerInfo, runs: [] };
   try {
@@ -591,6 +618,7 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
         if (past) rr.edgemqDirect = await past.run(run);
         // informative: a failure here is logged, not the bench's
         rr.floor = await floorRun(run).catch((e) => { log(`    floor run ${run} failed: ${e.message}`); return null; });
+        rr.ram = await ramRun(run).catch((e) => { log(`    ram run ${run} failed: ${e.message}`); return null; });
       };
       if (run % 2) { await edgemq(); rr.peers = await peersRun(run); } else { rr.peers = await peersRun(run); await edgemq(); }
       result.runs.push(rr);
@@ -738,6 +766,17 @@ const rngTxt = (m, r, d = 0) => (m === null || m === undefined ? '-' : `${fmt(m,
 export const EDGEMQ_ACK = 'produce: 201 after the batch\'s SQLite transaction in the queue\'s Durable Object has committed; under wrangler dev workerd fsyncs each commit ' +
   '(on its only thread; concurrent produces share a commit: strace on this setup, 79 fsyncs for 200 batched produce requests), in production the commit is confirmed once replicated; ack: a fire-and-forget frame (push), HTTP 200 after commit (pull)';
 
+/** The WebSocket latency step with the state in RAM beside the same step on disk, when measured. */
+function ramMarkdown(r) {
+  const runs = r.runs.filter((x) => x.ram?.latencyWs && x.edgemq?.latencyWs);
+  if (!runs.length) return [];
+  const per = (f) => runs.map((x) => fmt(f(x), 2)).join(', ');
+  const m = (f) => fmt(median(runs.map(f)), 2);
+  return ['', `**The disk's share of that tail** (informative): after each run, a second edgemq server with its state (sources and SQLite files) in /dev/shm, where a commit's fsync waits for no disk, ` +
+    `served the same WebSocket latency step through its own proxy, on its warm-up topic: e2e p50/p99 ${m((x) => x.ram.latencyWs.e2e.p50)} / ${m((x) => x.ram.latencyWs.e2e.p99)} ms (p99 per run: ${per((x) => x.ram.latencyWs.e2e.p99)}), ` +
+    `against ${per((x) => x.edgemq.latencyWs.e2e.p99)} with the state on disk. RAM is not durable storage: this shows what the disk adds, not a way to run.`, ''];
+}
+
 /** wrangler dev's own floor beside edgemq's rates and CPU, when the compare phase measured it. */
 function floorMarkdown(r) {
   const runs = r.runs.filter((x) => x.floor && x.edgemq);
@@ -820,6 +859,7 @@ export function compareMarkdown(r) {
         `The disk under the server's state, alone between phases (4 KB appended and fdatasynced once per ms, ${fmt(c.compareRate)} commits/s), took p50/p99/max ${fmt(e.diskP50.median, 2)} / ${fmt(e.diskP99.median, 2)} / ${fmt(e.diskMax.median, 2)} ms (p99 per run: ${e.diskP99.runs.map((x) => fmt(x, 2)).join(', ')}): ` +
         'under wrangler dev each commit of a Durable Object is one fsync made on workerd\'s only thread (strace), and a message is answered and delivered only after its commit\'s fsync, so that tail sits under every produce and delivery (Redis with appendfsync always waits for the same disk).',
     ] : []),
+    ...ramMarkdown(r),
     '',
     ...floorMarkdown(r),
     ...directMarkdown(r),

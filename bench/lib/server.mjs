@@ -64,10 +64,11 @@ function readdirSafe(p) { try { return readdirSync(p); } catch { return null; } 
  * Spawns `node_modules/.bin/wrangler dev` in its own process group, on a snapshot of the
  * sources and with fresh persisted state, both in one temporary directory.
  * Returns { url, pgid, sourceHash, stop() }; stop() kills the whole group and removes the directory.
+ * `under`: where that directory goes (the system's temporary directory; /dev/shm keeps the state in RAM).
  */
-export async function startServer({ root, logFile, entry = null, vars = [] }) {
+export async function startServer({ root, logFile, entry = null, vars = [], under = tmpdir() }) {
   const port = await freePort();
-  const tmp = mkdtempSync(join(tmpdir(), 'edgemq-bench-'));
+  const tmp = mkdtempSync(join(under, 'edgemq-bench-'));
   const app = join(tmp, 'app');
   const persist = join(tmp, 'state');
   // `entry` (optional): a module that wraps src/index.ts (bench/lib/cost-entry.ts), built instead of `main`;
