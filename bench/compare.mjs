@@ -517,7 +517,7 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
   // edgemq's runs, its wrangler process ran V8's idle-time full collections there, on both cores
   // (perf -a during a WebSocket latency step: 0.26 s of CPU in 7 s, in bursts of concurrent marking).
   const floorBodies = Array.from({ length: 32 }, () => JSON.stringify({ messages: Array.from({ length: o.compareBatch }, () => ({ body: bodyText(o.compareSize) })) }));
-  let floorLogged = false, floorRetries = 0;
+  let floorLogged = false, perRunRetries = 0; // the retries of the servers started for each run (floor, RAM)
 
   /** Starts the floor server, runs floorSteps on it, and stops it; null when it could not start. */
   async function floorRun(run) {
@@ -531,7 +531,7 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
     const get = makeClient(floor.url, { connections: o.compareSingleConns });
     const post = makeClient(floor.url, { connections: o.compareProduceConns });
     try { return await floorSteps(run, floor, get, post); } finally {
-      floorRetries += get.stats.retries + post.stats.retries;
+      perRunRetries += get.stats.retries + post.stats.retries;
       await Promise.all([get, post].map((c) => c.close().catch(() => {})));
       await floor.stop();
     }
@@ -602,6 +602,7 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
     } catch (e) { log(`    ram run ${run} skipped: ${e.message}`); return null; }
     const side = edgemqSide(srv.url, false, { ram: true, cpuOf: () => groupCpuSec(srv.pgid) });
     try { return await side.run(run); } finally {
+      perRunRetries += side.clients.reduce((n, c) => n + c.stats.retries, 0);
       await Promise.all(side.clients.map((c) => c.close().catch(() => {})));
       await srv.stop();
     }
@@ -626,7 +627,7 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
   } finally {
     await Promise.all(clients.map((c) => c.close().catch(() => {})));
   }
-  result.retries = clients.reduce((n, c) => n + c.stats.retries, 0) + floorRetries;
+  result.retries = clients.reduce((n, c) => n + c.stats.retries, 0) + perRunRetries;
   result.summary = summarizeCompare(result);
   return result;
 }
