@@ -519,22 +519,34 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
   const floorBodies = Array.from({ length: 32 }, () => JSON.stringify({ messages: Array.from({ length: o.compareBatch }, () => ({ body: bodyText(o.compareSize) })) }));
   let floorLogged = false, perRunRetries = 0; // the retries of the servers started for each run (floor, RAM)
 
+  /**
+   * Starts a server (startServer's `opts`) for one run's steps `what`, hands it and a list for the
+   * clients made on it to `use`, then closes those and stops it; null when it could not start.
+   */
+  async function onOwnServer(what, run, opts, use) {
+    let srv;
+    try {
+      srv = await startServer({ root: ROOT, logFile: join(os.tmpdir(), `edgemq-bench-${what}-${process.pid}.log`), ...opts });
+    } catch (e) { log(`    ${what} run ${run} skipped: ${e.message}`); return null; }
+    const clients = [];
+    try { return await use(srv, clients); } finally {
+      perRunRetries += clients.reduce((n, c) => n + c.stats.retries, 0);
+      await Promise.all(clients.map((c) => c.close().catch(() => {})));
+      await srv.stop();
+    }
+  }
+
   /** Starts the floor server, runs floorSteps on it, and stops it; null when it could not start. */
   async function floorRun(run) {
     if (!o.compareFloor) return null;
-    let floor;
-    try {
-      floor = await startServer({ root: ROOT, logFile: join(os.tmpdir(), `edgemq-bench-floor-${process.pid}.log`), entry: join(ROOT, 'bench', 'lib', 'floor-entry.ts') });
-    } catch (e) { log(`    floor run ${run} skipped: ${e.message}`); return null; }
-    if (!floorLogged) log(`floor: wrangler dev serving a Worker that does no work (bench/lib/floor-entry.ts), started for each run's floor steps`);
-    floorLogged = true;
-    const get = makeClient(floor.url, { connections: o.compareSingleConns });
-    const post = makeClient(floor.url, { connections: o.compareProduceConns });
-    try { return await floorSteps(run, floor, get, post); } finally {
-      perRunRetries += get.stats.retries + post.stats.retries;
-      await Promise.all([get, post].map((c) => c.close().catch(() => {})));
-      await floor.stop();
-    }
+    return onOwnServer('floor', run, { entry: join(ROOT, 'bench', 'lib', 'floor-entry.ts') }, (floor, clients) => {
+      if (!floorLogged) log(`floor: wrangler dev serving a Worker that does no work (bench/lib/floor-entry.ts), started for each run's floor steps`);
+      floorLogged = true;
+      const get = makeClient(floor.url, { connections: o.compareSingleConns });
+      const post = makeClient(floor.url, { connections: o.compareProduceConns });
+      clients.push(get, post);
+      return floorSteps(run, floor, get, post);
+    });
   }
 
   /** The floor's GETs and batched POSTs, shaped as edgemq's health and produceBatch steps. */
@@ -596,16 +608,11 @@ export async function runCompare({ url, directUrl = null, serverCpu, stateDir = 
    */
   async function ramRun(run) {
     if (!o.compareRam || !existsSync('/dev/shm')) return null;
-    let srv;
-    try {
-      srv = await startServer({ root: ROOT, logFile: join(os.tmpdir(), `edgemq-bench-ram-${process.pid}.log`), under: '/dev/shm' });
-    } catch (e) { log(`    ram run ${run} skipped: ${e.message}`); return null; }
-    const side = edgemqSide(srv.url, false, { ram: true, cpuOf: () => groupCpuSec(srv.pgid) });
-    try { return await side.run(run); } finally {
-      perRunRetries += side.clients.reduce((n, c) => n + c.stats.retries, 0);
-      await Promise.all(side.clients.map((c) => c.close().catch(() => {})));
-      await srv.stop();
-    }
+    return onOwnServer('ram', run, { under: '/dev/shm' }, (srv, clients) => {
+      const side = edgemqSide(srv.url, false, { ram: true, cpuOf: () => groupCpuSec(srv.pgid) });
+      clients.push(...side.clients);
+      return side.run(run);
+    });
   }
 
   // ------------------------------------------------------------------ runs, alternating

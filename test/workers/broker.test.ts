@@ -53,13 +53,13 @@ async function alarmUntil(stub: Stub, done: () => Promise<boolean>, tries = 40) 
   throw new Error('the alarm did not get the work done');
 }
 
-
 /** Rows the Broker wrote so far, as billed (its costCounters: the test pool sets COST_COUNTERS). */
 async function rowsWritten(b: { costCounters(): Promise<{ rowsWritten: number | null }> }): Promise<number> {
   const n = (await b.costCounters()).rowsWritten;
   if (n === null) throw new Error('the Broker does not count SQL rows: vitest.config.ts sets COST_COUNTERS');
   return n;
 }
+
 describe('produce and receive', () => {
   it('stores a batch in order and hands it out once per group', async () => {
     const { route, stub } = await setup();
