@@ -11,9 +11,10 @@ export default defineWorkersConfig({
         isolatedStorage: true,
         wrangler: { configPath: './wrangler.toml' },
         // push acks held for 2 s before they are applied (10 ms in production): every way that reads
-        // consume state must apply the acks received first, and these tests see it if one does not
+        // consume state must apply the acks received first, and these tests see it if one does not;
+        // a push delivery's lease written once out 500 ms unacked (1 s in production)
         // COST_COUNTERS: the tests that bound rows written per operation read the Brokers' counters
-        miniflare: { bindings: { ALLOW_ANONYMOUS: 'true', PUSH_ACK_FLUSH_MS: '2000', COST_COUNTERS: 'true' } },
+        miniflare: { bindings: { ALLOW_ANONYMOUS: 'true', PUSH_ACK_FLUSH_MS: '2000', PUSH_LEASE_HOLD_MS: '500', COST_COUNTERS: 'true' } },
       },
     },
   },

@@ -92,6 +92,13 @@ const TRACE_FLUSH_ITEMS = 10_000;
  * (at-least-once, as a consumer offset committed every few seconds is in RocketMQ and Kafka).
  */
 const ACK_FLUSH_MS = 10; // env PUSH_ACK_FLUSH_MS overrides
+/**
+ * A push delivery's lease is written only once it has been out this long unacked (most acks come
+ * within milliseconds, and a lease acked while held costs no row): the ack flush writes the older
+ * ones, and each group's offset up to the first one still held. A crash delivers the held ones
+ * again (at-least-once, as a consumer offset committed every few seconds is in RocketMQ and Kafka).
+ */
+const LEASE_HOLD_MS = 1000; // env PUSH_LEASE_HOLD_MS overrides
 /** Long polls one queue holds at once; past that, receive answers 429 with Retry-After. */
 const MAX_WAITERS = 1000;
 /**
@@ -142,6 +149,9 @@ export class Broker extends DurableObject<Env> {
   /** push acks not applied yet (see ACK_FLUSH_MS), with the socket that sent them and when */
   private acks: { ws: WebSocket; group: GroupConfig; key: string; refs: HandleRef[]; at: number }[] = [];
   private ackTimer: ReturnType<typeof setTimeout> | null = null;
+  /** writes the push leases held back once the oldest has been out LEASE_HOLD_MS */
+  private holdTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly leaseHoldMs: number;
   /** packed appends (producePacked) wait here for their commit, in arrival order */
   private readonly appends = new GroupCommit((parts, now) => this.storeParts(parts, now), () => { this.wake(); this.pump(); });
   private readonly ackFlushMs: number;
@@ -162,6 +172,8 @@ export class Broker extends DurableObject<Env> {
     super(ctx, env);
     const ms = Number(env.PUSH_ACK_FLUSH_MS);
     this.ackFlushMs = Number.isFinite(ms) && ms >= 0 ? ms : ACK_FLUSH_MS;
+    const hold = Number(env.PUSH_LEASE_HOLD_MS);
+    this.leaseHoldMs = Number.isFinite(hold) && hold >= 0 ? hold : LEASE_HOLD_MS;
     // counting wraps every statement (a cursor held per statement until a microtask folds it in):
     // ~a quarter of what the 1,000/s push flow left to full collections, for figures no one reads
     // in production, so only a server started to measure cost counts
@@ -471,7 +483,7 @@ export class Broker extends DurableObject<Env> {
     if (!picked.length) return NO_DELIVERY;
     const deadline = now + invisibleMs;
     const items: Item[] = picked.map((p) => [p.e.off, p.attempt]);
-    const leaseId = this.consume.lease(key, items, deadline, holder, behind);
+    const leaseId = this.consume.lease(key, items, deadline, holder, behind ? now : undefined);
     if (behind) this.flushAcksSoon();
     this.trace('DELIVERED', picked.map((p) => ({ off: p.e.off, each: { deliveryAttempt: p.attempt } })),
       { group: key.split('\u001f')[0], consumerId }, now);
@@ -1044,6 +1056,13 @@ export class Broker extends DurableObject<Env> {
     this.ackTimer ??= setTimeout(() => { this.ackTimer = null; this.flushAcks(); }, this.ackFlushMs);
   }
 
+  /** A flush for when the oldest push lease still held has been out LEASE_HOLD_MS (if none is due sooner). */
+  private writeHeldLater(): void {
+    const at = this.consume.heldSince();
+    if (at === null || this.holdTimer !== null) return;
+    this.holdTimer = setTimeout(() => { this.holdTimer = null; this.flushAcks(); }, Math.max(0, at + this.leaseHoldMs - Date.now()) + 1);
+  }
+
   /**
    * Applies the push acks received since the last flush, in one transaction, each as of its
    * arrival, and writes the push deliveries held back (ConsumeState.writeBehind) with them.
@@ -1051,17 +1070,20 @@ export class Broker extends DurableObject<Env> {
   private flushAcks(): void {
     if (this.ackTimer !== null) { clearTimeout(this.ackTimer); this.ackTimer = null; }
     if (this.dropped) { this.acks = []; return; }
+    const holdSince = Date.now() - this.leaseHoldMs;
     if (!this.acks.length) {
-      if (this.consume.behind) this.txn(() => this.consume.writeBehind());
+      if (this.consume.behind) this.txn(() => this.consume.writeBehind(holdSince));
+      this.writeHeldLater();
       return;
     }
     const batch = this.acks;
     this.acks = [];
     const results = this.txn(() => {
       const r = batch.map((a) => this.settle(a.group, a.refs, false, undefined, a.at, a.key));
-      this.consume.writeBehind(); // what is still out after these acks
+      this.consume.writeBehind(holdSince); // what has been out a while, still unacked after these acks
       return r;
     });
+    this.writeHeldLater();
     batch.forEach((a, i) => this.reportInvalid(a.ws, results[i].filter((r) => r === 'INVALID').length));
     // no rearm: acks only take due work away (a lease deadline that goes leaves the alarm early,
     // which is harmless); nacks, which add some, are never buffered

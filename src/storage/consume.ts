@@ -19,6 +19,9 @@ export interface Lease { grp: string; id: number; deadline: number; consumer: st
 
 export interface Delivery { off: number; attempt: number }
 
+/** A push delivery held back (see `behindLeases`), and when it went out. */
+type HeldLease = Lease & { at: number };
+
 /** A delivery taken out of its lease, or why not. */
 export type Taken = (Delivery & { grp: string }) | 'EXPIRED' | 'INVALID';
 
@@ -49,14 +52,18 @@ export class ConsumeState {
   /** whether the retries table is empty (null: not known) */
   private noRetries: boolean | null = null;
   /**
-   * Push deliveries not written yet (`behind`), written by `writeBehind` (the Broker's ack flush,
-   * within ACK_FLUSH_MS) and before any other read or write of leases and offsets in storage: their
-   * leases, and the groups whose `next` (in nextCache) is ahead of its row. A lease acked before
-   * that is never written. Lost in a crash, they leave `next` where it was written, so the
-   * messages are delivered again: at-least-once, as for the push acks the Broker holds back.
+   * Push deliveries not written yet (`behind`), and the groups whose `next` (in nextCache) is ahead
+   * of its row. The Broker's ack flush writes the leases that have been out a while (a consumer
+   * acks most within milliseconds: a lease acked while held is never written, nor deleted), and
+   * each group's `next` only up to the first delivery still held; any other read or write of
+   * leases and offsets in storage writes them all first. Lost in a crash, held deliveries are
+   * below the `next` written, so they are delivered again: at-least-once, as for the push acks
+   * the Broker holds back.
    */
-  private behindLeases = new Map<number, Lease>();
+  private behindLeases = new Map<number, HeldLease>();
   private behindNext = new Set<string>();
+  /** each group's `next` as writeBehind last wrote it (so that an unchanged one is not written again) */
+  private writtenNext = new Map<string, number>();
   /**
    * Leases as stored, by id: those this instance wrote or read, so that the ack of a receive
    * reads no row back. The same objects that `take` changes and `saveLease` writes; dropped with
@@ -80,6 +87,7 @@ export class ConsumeState {
   resync(): void {
     this.behindLeases.clear(); // a rolled-back transaction may have written them: deliver again
     this.behindNext.clear();
+    this.writtenNext.clear();
     this.uncacheLeases();
     this.nextCache.clear();
     this.configCache.clear();
@@ -88,18 +96,41 @@ export class ConsumeState {
     this.earliest = this.sql.exec<{ d: number | null }>('SELECT MIN(deadline) AS d FROM leases').one().d;
   }
 
-  /** Writes the push deliveries held back (see `behindLeases`); call in a transaction. */
-  writeBehind(): void {
+  /**
+   * Writes the push deliveries held back (see `behindLeases`), but for those that went out after
+   * `holdSince`: they stay held, and their group's `next` is written only up to the first of
+   * them. Call in a transaction.
+   */
+  writeBehind(holdSince = Infinity): void {
     if (!this.behindLeases.size && !this.behindNext.size) return;
-    const leases = [...this.behindLeases.values()], groups = [...this.behindNext];
-    this.behindLeases.clear();
-    this.behindNext.clear();
-    for (const l of leases) this.insertLease(l);
-    for (const g of groups) this.sql.exec('UPDATE cgroups SET next = ? WHERE grp = ?', this.nextCache.get(g)!, g);
+    const held = new Map<string, number>(); // group -> first offset still held
+    for (const l of this.behindLeases.values()) {
+      if (l.at > holdSince) { // its first offset not acked yet: the row's `next` stays below it
+        for (const [off] of l.items) held.set(l.grp, Math.min(held.get(l.grp) ?? Infinity, off));
+        continue;
+      }
+      this.behindLeases.delete(l.id);
+      const { at: _at, ...lease } = l;
+      this.insertLease(lease);
+    }
+    for (const g of this.behindNext) {
+      const next = Math.min(this.nextCache.get(g)!, held.get(g) ?? Infinity);
+      if (!held.has(g)) this.behindNext.delete(g);
+      if (this.writtenNext.get(g) === next) continue;
+      this.sql.exec('UPDATE cgroups SET next = ? WHERE grp = ?', next, g);
+      this.writtenNext.set(g, next);
+    }
   }
 
   /** Whether push deliveries are held back, to be written by `writeBehind`. */
   get behind(): boolean { return this.behindLeases.size > 0 || this.behindNext.size > 0; }
+
+  /** When the earliest push delivery still held went out (null: none is). */
+  heldSince(): number | null {
+    let at: number | null = null;
+    for (const l of this.behindLeases.values()) if (at === null || l.at < at) at = l.at;
+    return at;
+  }
 
   /** The group's `next` offset, creating its row from `start` when it has none yet. */
   ensureGroup(grp: string, start: () => number, config: ConsumeConfig): number {
@@ -114,10 +145,12 @@ export class ConsumeState {
       const next = start();
       this.sql.exec('INSERT INTO cgroups (grp, next, config) VALUES (?, ?, ?)', grp, next, cfg);
       this.nextCache.set(grp, next);
+      this.writtenNext.set(grp, next);
       return next;
     }
     if (row.config !== cfg) this.sql.exec('UPDATE cgroups SET config = ? WHERE grp = ?', cfg, grp);
     this.nextCache.set(grp, row.next);
+    this.writtenNext.set(grp, row.next);
     return row.next;
   }
 
@@ -152,6 +185,7 @@ export class ConsumeState {
     if (behind) { this.behindNext.add(grp); return; }
     this.behindNext.delete(grp); // written below, once
     this.writeBehind();
+    this.writtenNext.set(grp, next);
     this.sql.exec('UPDATE cgroups SET next = ? WHERE grp = ?', next, grp);
   }
 
@@ -200,13 +234,16 @@ export class ConsumeState {
   }
 
   /**
-   * Records one receive's deliveries as one lease row; returns its id. `behind`: held in memory
-   * until `writeBehind` (a push delivery of messages that were never out before: see `behindLeases`).
+   * Records one receive's deliveries as one lease row; returns its id. `heldAt`: the time of a push
+   * delivery of messages that were never out before, held in memory until `writeBehind` (see
+   * `behindLeases`).
    */
-  lease(grp: string, items: Item[], deadline: number, consumer: string | null, behind = false): number {
+  lease(grp: string, items: Item[], deadline: number, consumer: string | null, heldAt?: number): number {
     const l: Lease = { grp, id: ++this.leaseSeq, deadline, consumer, items };
-    if (behind) this.behindLeases.set(l.id, l);
-    else { this.writeBehind(); this.insertLease(l); }
+    if (heldAt !== undefined) {
+      this.behindLeases.set(l.id, { ...l, at: heldAt });
+      this.behindNext.add(grp);
+    } else { this.writeBehind(); this.insertLease(l); }
     if (this.earliest === null || deadline < this.earliest) this.earliest = deadline;
     return l.id;
   }
@@ -370,16 +407,23 @@ export class ConsumeState {
     this.sql.exec('DELETE FROM retries WHERE grp = ? AND off = ? AND dlq = 1', grp, off);
   }
 
+  /** Where the group stands, push deliveries still held counted in (without writing them). */
   state(grp: string): GroupQueueState | null {
-    this.writeBehind();
     const g = this.sql.exec<{ next: number }>('SELECT next FROM cgroups WHERE grp = ?', grp).toArray()[0];
     if (!g) return null;
+    const next = this.nextCache.get(grp) ?? g.next;
     const l = this.sql.exec<{ m: number | null; n: number | null }>(
       'SELECT MIN(min_off) AS m, SUM(json_array_length(items)) AS n FROM leases WHERE grp = ?', grp).one();
+    let leased = l.m ?? Infinity, inflight = l.n ?? 0;
+    for (const h of this.behindLeases.values()) {
+      if (h.grp !== grp) continue;
+      inflight += h.items.length;
+      for (const [off] of h.items) leased = Math.min(leased, off);
+    }
     const r = this.sql.exec<{ m: number | null; n: number }>(
       'SELECT MIN(off) AS m, COUNT(*) AS n FROM retries WHERE grp = ?', grp).one();
-    const consumerOffset = Math.min(g.next, l.m ?? Infinity, r.m ?? Infinity);
-    return { consumerOffset, inflight: l.n ?? 0, retrying: r.n, next: g.next };
+    const consumerOffset = Math.min(next, leased, r.m ?? Infinity);
+    return { consumerOffset, inflight, retrying: r.n, next };
   }
 
   /** Moves the group to `next`, dropping its in-flight and retrying messages (RocketMQ's reset). */
@@ -410,6 +454,7 @@ export class ConsumeState {
     this.writeBehind();
     this.retriesChanged();
     this.nextCache.clear();
+    this.writtenNext.clear();
     this.sql.exec('DELETE FROM retries WHERE off < ?', minOffset);
     this.sql.exec('UPDATE cgroups SET next = ? WHERE next < ?', minOffset, minOffset);
   }

@@ -189,13 +189,74 @@ describe('leases and take (ack)', () => {
   });
 });
 
+describe('push leases, held back', () => {
+  const rows = (sql: SqlStorage) => ({
+    leases: sql.exec<{ items: string }>('SELECT items FROM leases ORDER BY id').toArray().map((r) => r.items),
+    next: sql.exec<{ next: number }>('SELECT next FROM cgroups WHERE grp = ?', 'g').one().next,
+  });
+
+  it('writes only the leases out longer than the hold, and the offset up to the first one still held', async () => {
+    await withState(({ sql, cs }) => {
+      cs.ensureGroup('g', () => 0, CUSTOM);
+      const early = cs.lease('g', [[0, 1], [1, 1]], NOW + 30_000, 'ws:c', NOW);
+      cs.setNext('g', 2, true);
+      const late = cs.lease('g', [[2, 1], [3, 1]], NOW + 30_000, 'ws:c', NOW + 500);
+      cs.setNext('g', 4, true);
+      expect(rows(sql)).toEqual({ leases: [], next: 0 });
+      // what the group's status reads counts the held ones in, and writes nothing
+      expect(cs.state('g')).toEqual({ consumerOffset: 0, inflight: 4, retrying: 0, next: 4 });
+      expect(rows(sql)).toEqual({ leases: [], next: 0 });
+
+      cs.writeBehind(NOW + 100); // the early lease has been out long enough, the late one not
+      expect(rows(sql)).toEqual({ leases: ['[[0,1],[1,1]]'], next: 2 });
+      expect(cs.behind).toBe(true);
+      expect(cs.heldSince()).toBe(NOW + 500);
+      // the late one acked while held: never written, and the offset moves past it
+      expect(cs.take(mine('g'), [{ leaseId: late, off: 2, attempt: 1 }, { leaseId: late, off: 3, attempt: 1 }], NOW)).toEqual([
+        { grp: 'g', off: 2, attempt: 1 }, { grp: 'g', off: 3, attempt: 1 }]);
+      cs.writeBehind(NOW + 100);
+      expect(rows(sql)).toEqual({ leases: ['[[0,1],[1,1]]'], next: 4 });
+      expect(cs.behind).toBe(false);
+      expect(cs.heldSince()).toBeNull();
+      expect(cs.take(mine('g'), [{ leaseId: early, off: 0, attempt: 1 }], NOW)).toEqual([{ grp: 'g', off: 0, attempt: 1 }]);
+      expect(cs.state('g')).toEqual({ consumerOffset: 1, inflight: 1, retrying: 0, next: 4 });
+    }, 't/0/held');
+  });
+
+  it('writes an unchanged offset once; a crash (resync) forgets the held ones, which are below the offset written', async () => {
+    await withState(({ sql, cs }) => {
+      let updates = 0;
+      const counted = new ConsumeState(new Proxy(sql, {
+        get: (t, k) => (k === 'exec' ? (q: string, ...a: unknown[]) => { if (q.startsWith('UPDATE cgroups')) updates++; return t.exec(q, ...a); } : Reflect.get(t, k)),
+      }));
+      counted.ensureGroup('g', () => 5, CUSTOM);
+      counted.lease('g', [[5, 1]], NOW + 30_000, 'ws:c', NOW);
+      counted.setNext('g', 6, true);
+      counted.writeBehind(NOW - 1); // held
+      counted.writeBehind(NOW - 1);
+      expect(updates).toBe(0); // 5 is what the row says already
+      counted.lease('g', [[6, 1]], NOW + 30_000, 'ws:c', NOW + 1);
+      counted.setNext('g', 7, true);
+      counted.resync();
+      expect(counted.behind).toBe(false);
+      expect(rows(sql)).toEqual({ leases: [], next: 5 });
+      expect(counted.nextOf('g')).toBe(5); // both delivered again, as first deliveries
+      // anything else that writes leases or offsets writes every held one first
+      counted.lease('g', [[5, 1]], NOW + 30_000, 'ws:c', NOW + 2);
+      counted.setNext('g', 6, true);
+      counted.lease('g', [[6, 1]], NOW + 30_000, 'puller', undefined);
+      expect(rows(sql)).toEqual({ leases: ['[[5,1]]', '[[6,1]]'], next: 6 });
+    }, 't/0/held-crash');
+  });
+});
+
 describe('whereIs (message status)', () => {
   it('says where a delivery stands: in a lease (written or held back), retrying, waiting for the DLQ, or none', async () => {
     await withState(({ cs }) => {
       cs.ensureGroup('g', () => 0, CUSTOM);
       cs.ensureGroup('h', () => 0, CUSTOM);
       const written = cs.lease('g', [[0, 1], [5, 1]], NOW + 1000, 'c1');
-      cs.lease('g', [[7, 1]], NOW + 1000, 'ws:c2', true); // a push delivery not written yet
+      cs.lease('g', [[7, 1]], NOW + 1000, 'ws:c2', NOW); // a push delivery not written yet
       cs.setNext('g', 8);
       expect(cs.whereIs('g', 0)).toBe('INFLIGHT');
       expect(cs.whereIs('g', 5)).toBe('INFLIGHT');

@@ -246,6 +246,7 @@ describe('a Broker reset in the middle of a delivery', () => {
     c1.ws.send(JSON.stringify({ type: 'ack', receiptHandles: [c1.got[0].receiptHandle] }));
     const inflight = (g: Json) => g.queues.reduce((n: number, q: Json) => n + q.inflight, 0);
     await until('the ack', async () => inflight((await call('GET', `/v1/groups/${group}`)).json), (n) => n === 1);
+    await sleep(700); // y's lease written (PUSH_LEASE_HOLD_MS is 500 ms in these tests)
 
     await resetObject(stub());
     await until('the socket to close', async () => c1.closed(), (c) => c !== null, 5000);
@@ -308,18 +309,22 @@ describe('push deliveries, written behind', () => {
     return { topic, group, open, consumeRows, stub: () => broker(env, t, 0) };
   }
 
-  it('writes nothing for a delivery until the ack flush, and then only what is still out', async () => {
+  it('writes nothing for a delivery until the ack flush, then the offset up to what is still out, and its lease once out a while', async () => {
     const { topic, group, open, consumeRows, stub } = await pushTopic();
     const c1 = await open('c1');
     await until('the group', async () => (await consumeRows()).next, (n) => n === 0);
     expect((await call('POST', `/v1/topics/${topic}/messages`, { messages: [{ body: 'a' }, { body: 'b' }, { body: 'c' }] })).status).toBe(201);
     await until('three pushed messages', async () => c1.got.length, (n) => n === 3);
     c1.ws.send(JSON.stringify({ type: 'ack', receiptHandles: [c1.got[0].receiptHandle, c1.got[1].receiptHandle] }));
-    await sleep(200);
+    await sleep(100);
     // within PUSH_ACK_FLUSH_MS (2 s in these tests): neither the lease nor the group's offset is written
     expect(await consumeRows()).toEqual({ leases: [], next: 0 });
-    // a call that reads the group applies the acks and writes what is still out: c, in its lease
+    // a call that reads the group applies the acks: the offset moves up to c, still out; c's lease
+    // is held (PUSH_LEASE_HOLD_MS, 500 ms in these tests), and counted
     expect((await call('GET', `/v1/groups/${group}`)).json).toMatchObject({ lag: 1, queues: [{ inflight: 1 }] });
+    expect(await consumeRows()).toEqual({ leases: [], next: 2 });
+    // out longer than that, unacked: written on its own
+    await until('c written', async () => consumeRows(), (r) => r.leases.length === 1, 1500); // before the 2 s ack flush
     expect(await consumeRows()).toEqual({ leases: [{ items: '[[2,1]]' }], next: 3 });
     // written, it survives a reset: c comes back as a retry, a and b never
     await resetObject(stub());
