@@ -40,11 +40,18 @@ export const HANDLES_PREFIX = '{"type":"handles"';
 export const SendId = z.union([z.string().min(1).max(64), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]);
 export type SendId = z.infer<typeof SendId>;
 
+/**
+ * An idempotency key (the REST produce's `Idempotency-Key` header, a send frame's `idempotencyKey`):
+ * printable ASCII, no spaces, so that it reads the same in a header and in JSON.
+ */
+export const IDEMPOTENCY_KEY = new RegExp(`^[\\x21-\\x7e]{1,${LIMITS.idempotencyKeyChars}}$`);
+
 /** The WebSocket produce channel's one client frame (docs/api-websocket-produce.md). */
 export const SendFrame = z.object({
   type: z.literal('send'),
   id: SendId,
   messages: z.array(MessageInput).min(1).max(LIMITS.batchMessagesMax),
+  idempotencyKey: z.string().regex(IDEMPOTENCY_KEY, `1-${LIMITS.idempotencyKeyChars} printable ASCII characters, no spaces`).optional(),
 }).strict();
 export type SendFrame = z.infer<typeof SendFrame>;
 
@@ -64,7 +71,9 @@ function codePoints(s: string): number {
 export function parseSendFrame(v: unknown): { success: true; data: SendFrame } | ReturnType<typeof SendFrame.safeParse> {
   if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
     const f = v as Record<string, unknown>;
-    if (f.type === 'send' && Object.keys(f).length === 3 && Array.isArray(f.messages) && f.messages.length >= 1
+    const fields = Object.keys(f).length;
+    if (f.type === 'send' && (fields === 3 || (fields === 4 && typeof f.idempotencyKey === 'string' && IDEMPOTENCY_KEY.test(f.idempotencyKey)))
+      && Array.isArray(f.messages) && f.messages.length >= 1
       && f.messages.length <= LIMITS.batchMessagesMax && isSendId(f.id) && bodyOnly(f.messages)) {
       return { success: true, data: f as SendFrame };
     }

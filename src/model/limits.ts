@@ -22,6 +22,7 @@ export const LIMITS = {
   propertiesBytesMax: 16 * 1024,
   messageGroupChars: 64,
   dedupIdChars: 128,
+  idempotencyKeyChars: 128,
   maxDelayMs: 365 * 24 * 3_600_000,
   receiveMaxMessages: 256,
   receiveDefaultMessages: 16,

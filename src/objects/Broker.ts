@@ -15,7 +15,7 @@ import { joinPacked, type Outgoing, type PackedRecords, type Rec } from '../mode
 import type { ConsumeFrom, GroupConfig, ResetTarget } from '../model/schemas';
 import { CommitLog, type LogEntry, type LogStatus } from '../storage/commitlog';
 import { ConsumeState, type ConsumeConfig, type Item, type Taken } from '../storage/consume';
-import { Dedup } from '../storage/dedup';
+import { Dedup, type KeyHit } from '../storage/dedup';
 import { Fifo } from '../storage/fifo';
 import { KeyIndex } from '../storage/keys';
 import { Meta } from '../storage/meta';
@@ -31,10 +31,16 @@ import { errorFrame, readClientFrame } from '../worker/client-frames';
 import { ProduceChannel } from '../worker/produce-channel';
 import { storeOn } from '../worker/produce';
 import { ClientCredit } from './client-credit';
-import { GroupCommit } from './group-commit';
+import { GroupCommit, type Append } from './group-commit';
 import { broker, dlqTopicName, nameServer, type QueueRoute, type TopicRoute } from './names';
 
 export interface Produced { messageId: string; queueId: number; queueOffset: number | null; duplicate?: true }
+
+/**
+ * What an append stored: a run of offsets from `base` (its ids follow from them), or its messages'
+ * results; `duplicate`: stored before, by an earlier request with the same idempotency key.
+ */
+export type Stored = { base: number; duplicate?: true } | { messages: Produced[] } | Failure;
 
 /** Who is consuming: the group's state key (the group, or group + consumer when broadcasting). */
 export interface ConsumerRef { group: GroupConfig; key: string; consumerId: string | null }
@@ -153,7 +159,7 @@ export class Broker extends DurableObject<Env> {
   private holdTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly leaseHoldMs: number;
   /** packed appends (producePacked) wait here for their commit, in arrival order */
-  private readonly appends = new GroupCommit((parts, now) => this.storeParts(parts, now), () => { this.wake(); this.pump(); });
+  private readonly appends = new GroupCommit<Stored>((parts, now) => this.storeParts(parts, now), () => { this.wake(); this.pump(); });
   private readonly ackFlushMs: number;
 
   /** SQL work of this object since it started, as billed (bench/cost.mjs, tests): only with env COST_COUNTERS */
@@ -164,8 +170,8 @@ export class Broker extends DurableObject<Env> {
   private produceCalls = 0;
   /** storeOn's target for the appends of a producer socket held here: the same work, no call */
   private readonly here = {
-    produce: (route: QueueRoute, msgs: Outgoing[]) => this.produceHere(route, msgs),
-    producePacked: (route: QueueRoute, p: PackedRecords) => this.producePackedHere(route, p),
+    produce: (route: QueueRoute, msgs: Outgoing[], key?: string) => this.produceHere(route, msgs, key),
+    producePacked: (route: QueueRoute, p: PackedRecords, key?: string) => this.producePackedHere(route, p, key),
   };
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -321,16 +327,23 @@ export class Broker extends DurableObject<Env> {
   // ---- produce ---------------------------------------------------------------------------
 
   /** Appends the messages in one transaction; answers only once they are durable. */
-  async produce(route: QueueRoute, msgs: Outgoing[]): Promise<{ messages: Produced[] } | Failure> {
+  async produce(route: QueueRoute, msgs: Outgoing[], key?: string): Promise<{ messages: Produced[] } | Failure> {
     this.produceCalls++;
-    return this.produceHere(route, msgs);
+    return this.produceHere(route, msgs, key);
   }
 
-  private async produceHere(route: QueueRoute, msgs: Outgoing[]): Promise<{ messages: Produced[] } | Failure> {
+  private async produceHere(route: QueueRoute, msgs: Outgoing[], key?: string): Promise<{ messages: Produced[] } | Failure> {
     const f = this.enter(route, false); if (f) return f;
     const now = Date.now();
     const window = route.topic.dedupWindowMs;
-    const out = this.txn(() => {
+    const out = this.txn((): { messages: Produced[] } | Failure => {
+      const keyHit = key !== undefined && window > 0 ? this.dedup.keyFinder(now)(key) : null;
+      if (keyHit) {
+        const s = this.storedBefore(key!, keyHit, msgs.length);
+        if (!('base' in s)) return s;
+        const id = logMessageIdEncoder(route.topic.incarnation, route.queueId);
+        return { messages: msgs.map((_, k) => ({ messageId: id(s.base + k), queueId: route.queueId, queueOffset: s.base + k, duplicate: true as const })) };
+      }
       const results: (Produced | null)[] = msgs.map(() => null); // dense: the RPC answer clones it (see packRecords)
       const seen = new Map<string, number>();
       const toLog: number[] = [];
@@ -369,12 +382,26 @@ export class Broker extends DurableObject<Env> {
           results[i] = { ...results[first]!, duplicate: true };
         }
       }
+      if (key !== undefined && window > 0) dropAt = Math.min(dropAt, this.dedup.rememberKey(key, { results }, now + window, window));
       if (dropAt < Infinity) this.armAlarm(dropAt);
-      return results as Produced[];
+      return { messages: results as Produced[] };
     });
     this.wake();
     this.pump();
-    return { messages: out };
+    return out;
+  }
+
+  /**
+   * The answer to a request part whose idempotency key was stored before: the first request's
+   * results, each a duplicate; CONFLICT if that request had a different number of messages here.
+   */
+  private storedBefore(key: string, hit: KeyHit, n: number): Stored {
+    const had = 'base' in hit ? hit.n : hit.results.length;
+    if (had !== n) {
+      return fail('CONFLICT', `Idempotency-Key "${key}" was used for a request of ${had} message(s) to queue ${this.route!.queueId}; this one has ${n}: use a new key for a new request`);
+    }
+    if ('base' in hit) return { base: hit.base, duplicate: true };
+    return { messages: (hit.results as Produced[]).map((m) => ({ ...m, duplicate: true as const })) };
   }
 
   /**
@@ -386,20 +413,56 @@ export class Broker extends DurableObject<Env> {
    * row, so one commit (one fsync here) serves them all; a lone produce waits that one turn
    * (setTimeout 0). They are stored in arrival order, each part's messages together.
    */
-  async producePacked(route: QueueRoute, p: PackedRecords): Promise<{ base: number } | Failure> {
+  async producePacked(route: QueueRoute, p: PackedRecords, key?: string): Promise<Stored> {
     this.produceCalls++;
-    return this.producePackedHere(route, p);
+    return this.producePackedHere(route, p, key);
   }
 
-  private producePackedHere(route: QueueRoute, p: PackedRecords): Promise<{ base: number } | Failure> {
+  private producePackedHere(route: QueueRoute, p: PackedRecords, key?: string): Promise<Stored> {
     const f = this.enter(route, false); if (f) return Promise.resolve(f);
-    return this.appends.add(p);
+    return this.appends.add(key === undefined ? { p } : { p, key });
   }
 
-  /** The group commit's transaction: the waiting parts joined into as few segment rows as fit. */
-  private storeParts(parts: PackedRecords[], now: number): number | Failure {
+  /**
+   * The group commit's transaction: the waiting appends joined into as few segment rows as fit,
+   * but for those whose idempotency key was stored before (in an earlier commit, or earlier in
+   * this one), which store nothing and answer what was stored then. A key costs one entry (one
+   * row written) per request, whatever its number of messages.
+   */
+  private storeParts(appends: Append[], now: number): Stored[] | Failure {
     if (this.dropped) return fail('TOPIC_NOT_FOUND', `topic "${this.route!.topic.name}" does not exist`);
-    return this.txn(() => joinPacked(parts, SEGMENT_JOIN_CHARS).map((p) => this.appendPacked(p, now))[0].base); // the runs' offsets follow each other
+    const window = this.route!.topic.dedupWindowMs;
+    const find = window > 0 && appends.some((a) => a.key !== undefined) ? this.dedup.keyFinder(now) : null;
+    return this.txn(() => {
+      const out: Stored[] = new Array(appends.length);
+      const fresh: number[] = [];
+      const first = new Map<string, number>(); // a key sent again within this commit: the first one stores
+      appends.forEach((a, i) => {
+        if (find && a.key !== undefined) {
+          const hit = find(a.key);
+          if (hit) { out[i] = this.storedBefore(a.key, hit, a.p.lens.length); return; }
+          if (first.has(a.key)) return; // answered below
+          first.set(a.key, i);
+        }
+        fresh.push(i);
+      });
+      if (!fresh.length) return out;
+      let base = joinPacked(fresh.map((i) => appends[i].p), SEGMENT_JOIN_CHARS).map((p) => this.appendPacked(p, now))[0].base; // the runs' offsets follow each other
+      let dropAt = Infinity;
+      for (const i of fresh) {
+        const { p, key } = appends[i];
+        out[i] = { base };
+        if (find && key !== undefined) dropAt = Math.min(dropAt, this.dedup.rememberKey(key, { base, n: p.lens.length }, now + window, window));
+        base += p.lens.length;
+      }
+      if (dropAt < Infinity) this.armAlarm(dropAt);
+      appends.forEach((a, i) => {
+        if (out[i] !== undefined) return;
+        const j = first.get(a.key!)!;
+        out[i] = this.storedBefore(a.key!, { base: (out[j] as { base: number }).base, n: appends[j].p.lens.length }, a.p.lens.length);
+      });
+      return out;
+    });
   }
 
   // ---- consume ---------------------------------------------------------------------------
@@ -1126,9 +1189,9 @@ export class Broker extends DurableObject<Env> {
    * collection (what those freed in 3.5 s of the 1,000/s push flow: 13-15 MB with it, 8 without).
    * test/e2e/crash.test.ts kills the server under a channel and finds every answered send stored.
    */
-  private storeFor(t: TopicRoute, q: number, out: Outgoing[]): Promise<Produced[]> {
+  private storeFor(t: TopicRoute, q: number, out: Outgoing[], key?: string): Promise<Produced[]> {
     const here = this.route !== null && q === this.route.queueId && t.incarnation === this.route.topic.incarnation;
-    return here ? storeOn(this.env, t, q, out, this.here) : storeOn(this.env, t, q, out);
+    return storeOn(this.env, t, q, out, here ? this.here : undefined, key);
   }
 
   /** A socket went away: a producer's channel sends nothing more; a consumer's unacked messages go back to the group at once. */
@@ -1233,7 +1296,7 @@ export class Broker extends DurableObject<Env> {
     if (s === undefined) {
       const a = ws.deserializeAttachment() as SocketState | ProducerAttachment | null;
       s = a === null || !('produce' in a) ? a
-        : new ProduceChannel(this.env, ws, a.produce, (t, q, out) => this.storeFor(t, q, out));
+        : new ProduceChannel(this.env, ws, a.produce, (t, q, out, key) => this.storeFor(t, q, out, key));
       this.sockets.set(ws, s);
     }
     return s;

@@ -11,8 +11,17 @@
  *
  * `dedup`, that one table of earlier versions (its migration still creates it), is read like the
  * others until its last entry has expired, then dropped; an empty one is dropped at once.
+ *
+ * A request's idempotency key is an entry too (one per request and queue, not per message): its
+ * id is the key behind a NUL, and it holds what the request stored here, a run of offsets
+ * (`#n` and the first offset) or, for messages stored one by one, their results as JSON.
  */
 export interface DedupHit { messageId: string; off: number | null }
+
+/** What a request stored under its idempotency key: `n` messages from `base`, or these results. */
+export type KeyHit = { base: number; n: number } | { results: unknown[] };
+
+const KEY_PREFIX = '\u0000';
 
 interface Part { name: string; end: number }
 
@@ -50,6 +59,22 @@ export class Dedup {
       const r = this.sql.exec<{ message_id: string; off: number | null }>(q, id, now).toArray()[0];
       return r ? { messageId: r.message_id, off: r.off } : null;
     };
+  }
+
+  /** The lookup of idempotency keys live at `now` (see finder). */
+  keyFinder(now: number): (key: string) => KeyHit | null {
+    const find = this.finder(now);
+    return (key) => {
+      const hit = find(KEY_PREFIX + key);
+      if (!hit) return null;
+      return hit.messageId.startsWith('#') ? { base: hit.off!, n: Number(hit.messageId.slice(1)) } : { results: JSON.parse(hit.messageId) as unknown[] };
+    };
+  }
+
+  /** Keeps what a request stored under its idempotency key; answers as remember does. */
+  rememberKey(key: string, stored: KeyHit, expires: number, window: number): number {
+    const hit = 'base' in stored ? { messageId: `#${stored.n}`, off: stored.base } : { messageId: JSON.stringify(stored.results), off: null };
+    return this.remember(KEY_PREFIX + key, hit, expires, window);
   }
 
   /** Keeps `hit` for `id` until `expires` (`window` ms after it was stored); answers when it can be dropped. */

@@ -8,7 +8,8 @@
  * limits), so under load many small sends cost one Broker RPC, one transaction and one segment
  * row, while a lone send is never delayed. Within a connection, sends to one queue are stored in
  * the order they arrived (a message group's order is kept); answers to sends bound for different
- * queues may overtake each other, so clients match them by `id`.
+ * queues may overtake each other, so clients match them by `id`. A send with an idempotency key
+ * goes in an append of its own (the key names what that append stored).
  *
  * Where it runs: in the Worker for a topic of several queues (each append an RPC to its Broker);
  * for a topic of one queue, in that queue's Broker, which holds the socket (hibernatable) and
@@ -27,13 +28,13 @@ import { deeperThan, describeIssues } from './validate';
 
 /** A send whose parts are being stored. */
 interface Send { id: SendId; results: Produced[]; parts: number; bytes: number; failed: boolean }
-interface Waiting { send: Send; part: Part; bytes: number; route: TopicRoute }
+interface Waiting { send: Send; part: Part; bytes: number; route: TopicRoute; key?: string }
 interface Lane { waiting: Waiting[]; busy: boolean }
 
 const ROUTE_REFRESH_MS = 5_000;
 
-/** Stores one lane's append: resolves once durable, with one result per message. */
-export type StoreFn = (t: TopicRoute, q: number, out: Outgoing[]) => Promise<Produced[]>;
+/** Stores one lane's append (under its send's idempotency key): resolves once durable, with one result per message. */
+export type StoreFn = (t: TopicRoute, q: number, out: Outgoing[], key?: string) => Promise<Produced[]>;
 
 export class ProduceChannel {
   private lanes = new Map<number, Lane>();
@@ -47,7 +48,7 @@ export class ProduceChannel {
   private readonly appendsMax: number;
 
   constructor(private env: Env, private ws: WebSocket, private route: TopicRoute,
-    private store: StoreFn = (t, q, out) => storeOn(env, t, q, out)) {
+    private store: StoreFn = (t, q, out, key) => storeOn(env, t, q, out, undefined, key)) {
     const n = Number(env.CHANNEL_APPENDS_MAX);
     this.appendsMax = Number.isSafeInteger(n) && n > 0 ? n : LIMITS.channelAppendsMax;
   }
@@ -96,14 +97,15 @@ export class ProduceChannel {
       this.maybeRefreshRoute();
       const t = this.route;
       const prepared = prepareAll(r.data.messages, t, Date.now());
-      const parts = splitByQueue(r.data.messages, prepared, t);
+      const key = r.data.idempotencyKey;
+      const parts = splitByQueue(r.data.messages, prepared, t, key);
       const send: Send = { id: r.data.id, results: new Array(prepared.length), parts: parts.size, bytes: data.length, failed: false };
       this.pendingSends++;
       this.pendingBytes += data.length;
       for (const [q, part] of parts) {
         let lane = this.lanes.get(q);
         if (!lane) this.lanes.set(q, (lane = { waiting: [], busy: false }));
-        lane.waiting.push({ send, part, bytes: part.out.reduce((n, o) => n + o.size, 0), route: t });
+        lane.waiting.push({ send, part, bytes: part.out.reduce((n, o) => n + o.size, 0), route: t, key });
         this.pump(q, lane);
       }
     } catch (e) {
@@ -120,7 +122,8 @@ export class ProduceChannel {
     const t = lane.waiting[0].route; // parts split by an older route (the topic changed) go on their own
     for (; k < lane.waiting.length; k++) {
       const w = lane.waiting[k];
-      if (k > 0 && (w.route !== t || n + w.part.out.length > LIMITS.batchMessagesMax || bytes + w.bytes > LIMITS.batchBytesMax)) break;
+      if (k > 0 && (w.route !== t || w.key !== undefined || lane.waiting[0].key !== undefined
+        || n + w.part.out.length > LIMITS.batchMessagesMax || bytes + w.bytes > LIMITS.batchBytesMax)) break;
       n += w.part.out.length;
       bytes += w.bytes;
     }
@@ -128,7 +131,7 @@ export class ProduceChannel {
     lane.busy = true;
     if (++this.appends >= this.appendsMax) this.recycling = true;
     const out = batch.length === 1 ? batch[0].part.out : batch.flatMap((w) => w.part.out);
-    this.store(t, q, out).then((res) => {
+    this.store(t, q, out, batch[0].key).then((res) => {
       let i = 0;
       for (const w of batch) {
         for (const idx of w.part.idx) w.send.results[idx] = res[i++];

@@ -36,9 +36,12 @@ function queueOf(m: MessageInput, t: TopicRoute, batchQueue: number): number {
   return batchQueue;
 }
 
-/** Splits a request by target queue; messages without a group or dedupId go round-robin, together. */
-export function splitByQueue(inputs: MessageInput[], prepared: Outgoing[], t: TopicRoute): Map<number, Part> {
-  const batchQueue = roundRobin++ % t.queues;
+/**
+ * Splits a request by target queue; messages without a group or dedupId go together, round-robin,
+ * or, in a request with an idempotency key, to the queue the key hashes to (where a repeat finds it).
+ */
+export function splitByQueue(inputs: MessageInput[], prepared: Outgoing[], t: TopicRoute, key?: string): Map<number, Part> {
+  const batchQueue = key !== undefined ? hash32(key) % (t.dedupQueues ?? t.queues) : roundRobin++ % t.queues;
   const byQueue = new Map<number, Part>();
   inputs.forEach((m, i) => {
     const q = queueOf(m, t, batchQueue);
@@ -54,21 +57,24 @@ export type Appender = Pick<Broker, 'produce' | 'producePacked'>;
 
 /**
  * Appends to one queue in one transaction; resolves once durable, with one result per message.
- * Plain messages go packed (packRecords), and their ids follow from the first offset.
+ * Plain messages go packed (packRecords), and their ids follow from the first offset. With the
+ * request's idempotency key, a repeat stores nothing and answers the first results (`duplicate`).
  */
-export async function storeOn(env: Env, t: TopicRoute, q: number, out: Outgoing[], via?: Appender): Promise<Produced[]> {
+export async function storeOn(env: Env, t: TopicRoute, q: number, out: Outgoing[], via?: Appender, key?: string): Promise<Produced[]> {
   const route = { topic: t, queueId: q };
   const packed = packRecords(out);
   // `via`: the queue's own Broker storing for a socket it holds (ProduceChannel in the Broker), no RPC
   const to = via ?? broker(env, t, q);
-  const r = packed ? await to.producePacked(route, packed) : await to.produce(route, out);
+  const r = packed ? await to.producePacked(route, packed, key) : await to.produce(route, out, key);
   if (isFailure(r)) {
     if (r.failure.code === 'TOPIC_NOT_FOUND') forgetTopic(t.name);
     throw new ApiError(r.failure.code, r.failure.message);
   }
   if ('messages' in r) return r.messages;
   const id = logMessageIdEncoder(t.incarnation, q);
-  return out.map((_, k) => ({ messageId: id(r.base + k), queueId: q, queueOffset: r.base + k }));
+  const { base, duplicate } = r;
+  return out.map((_, k) => (duplicate ? { messageId: id(base + k), queueId: q, queueOffset: base + k, duplicate }
+    : { messageId: id(base + k), queueId: q, queueOffset: base + k }));
 }
 
 /**
@@ -86,11 +92,11 @@ export function produceAnswer(ms: Produced[]): string {
 }
 
 /** The REST produce: every part stored concurrently; results in request order. */
-export async function produceTo(env: Env, t: TopicRoute, inputs: MessageInput[], now: number): Promise<Produced[]> {
+export async function produceTo(env: Env, t: TopicRoute, inputs: MessageInput[], now: number, key?: string): Promise<Produced[]> {
   const prepared = prepareAll(inputs, t, now);
   const results: Produced[] = new Array(inputs.length);
-  await Promise.all([...splitByQueue(inputs, prepared, t)].map(async ([q, e]) => {
-    const r = await storeOn(env, t, q, e.out);
+  await Promise.all([...splitByQueue(inputs, prepared, t, key)].map(async ([q, e]) => {
+    const r = await storeOn(env, t, q, e.out, undefined, key);
     e.idx.forEach((i, k) => { results[i] = r[k]; });
   }));
   return results;

@@ -2,22 +2,20 @@
 import { describe, expect, it } from 'vitest';
 import { fail } from '../../src/model/errors';
 import type { PackedRecords } from '../../src/model/message';
-import { GroupCommit } from '../../src/objects/group-commit';
+import { GroupCommit, type Append } from '../../src/objects/group-commit';
 
-/** A packed part of `n` messages whose text names it. */
-const part = (name: string, n: number): PackedRecords => ({ text: name.padEnd(10, '.'), lens: Array(n).fill(1), sizes: Array(n).fill(1), keys: [] });
+/** A packed append of `n` messages whose text names it. */
+const part = (name: string, n: number): Append => ({ p: { text: name.padEnd(10, '.'), lens: Array(n).fill(1), sizes: Array(n).fill(1), keys: [] } satisfies PackedRecords });
 
 function recorder(opts: { throwAt?: number; failAt?: number } = {}) {
   const commits: string[][] = [];
   let end = 100;
   let after = 0;
-  const g = new GroupCommit((parts) => {
-    commits.push(parts.map((p) => p.text.replace(/\.+$/, '')));
+  const g = new GroupCommit<{ base: number }>((appends) => {
+    commits.push(appends.map((a) => a.p.text.replace(/\.+$/, '')));
     if (commits.length === opts.throwAt) throw new Error('injected storage fault');
     if (commits.length === opts.failAt) return fail('TOPIC_NOT_FOUND', 'topic "t" does not exist');
-    const base = end;
-    end += parts.reduce((n, p) => n + p.lens.length, 0);
-    return base;
+    return appends.map((a) => { const base = end; end += a.p.lens.length; return { base }; });
   }, () => { after++; }, { messages: 10, chars: 1_000 });
   return { g, commits, after: () => after };
 }

@@ -3,7 +3,7 @@ import { env, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { decodeReceiptHandle } from '../../src/model/ids';
 import { broker, nameServer } from '../../src/objects/names';
-import { closeSocket, sleep, uniq } from './helpers';
+import { brokerSql, closeSocket, sleep, uniq } from './helpers';
 
 const BASE = 'https://edgemq.test';
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -329,6 +329,122 @@ describe('web pages (/dashboard, /docs), served from the generated site module',
     }
     // no path escapes a mount: the URL parser resolves the dots before any route sees them
     expect((await call('GET', '/docs/../v1/health')).status).toBe(200);
+  });
+});
+
+describe('idempotency keys: one entry per request, not per message', () => {
+  const stored = async (topic: string) => (await call('GET', `/v1/topics/${topic}`)).json.queueStatus.reduce((n: number, q: Json) => n + q.maxOffset, 0);
+  const rowsWritten = async (topic: string, queues: number) => {
+    const t = (await nameServer(env).getTopic(topic))!;
+    const c = await Promise.all(Array.from({ length: queues }, (_, q) => broker(env, t, q).costCounters()));
+    return c.reduce((n, x) => n + (x.rowsWritten ?? 0), 0);
+  };
+  const batch = (n: number, tag = 'b') => ({ messages: Array.from({ length: n }, (_, i) => ({ body: `${tag}${i}` })) });
+
+  it('a repeated request with the same Idempotency-Key stores nothing and answers the first results, each a duplicate', async () => {
+    const topic = uniq('idem');
+    await createTopic({ name: topic, queues: 4 });
+    const key = { 'Idempotency-Key': `req-${topic}` };
+    // rows written by a request of 50 without a key, then with one, once the queues are warm
+    // (their first request writes the route, a stats row, a key table)
+    for (let q = 0; q < 8; q++) await call('POST', `/v1/topics/${topic}/messages`, batch(1), { 'Idempotency-Key': `warm${q}` });
+    const rows0 = await rowsWritten(topic, 4);
+    await call('POST', `/v1/topics/${topic}/messages`, batch(50));
+    const rows1 = await rowsWritten(topic, 4);
+    const a = await call('POST', `/v1/topics/${topic}/messages`, batch(50), key);
+    expect(a.status).toBe(201);
+    // all 50 in one queue (the key's), with one row more than without the key: the key's entry
+    expect(new Set(a.json.messages.map((m: Json) => m.queueId)).size).toBe(1);
+    expect(await rowsWritten(topic, 4) - rows1).toBe(rows1 - rows0 + 1);
+    const stored0 = await stored(topic);
+    const b = await call('POST', `/v1/topics/${topic}/messages`, batch(50), key);
+    expect(b.status).toBe(201);
+    expect(b.json.messages).toEqual(a.json.messages.map((m: Json) => ({ ...m, duplicate: true })));
+    expect(await stored(topic)).toBe(stored0);
+    // another key is another request; no key, as before
+    expect((await call('POST', `/v1/topics/${topic}/messages`, batch(50), { 'Idempotency-Key': `other-${topic}` })).json.messages[0].duplicate).toBeUndefined();
+    expect((await call('POST', `/v1/topics/${topic}/messages`, batch(50))).json.messages[0].duplicate).toBeUndefined();
+    expect(await stored(topic)).toBe(stored0 + 100);
+    // the same key for a different number of messages is refused, and stores nothing
+    expect(expectError(await call('POST', `/v1/topics/${topic}/messages`, batch(49), key), 409, 'CONFLICT')).toMatch(/50 message/);
+    expect(await stored(topic)).toBe(stored0 + 100);
+  });
+
+  it('covers messages stored one by one too (scheduled, with a dedupId), and a raw body', async () => {
+    const topic = uniq('idem-mixed');
+    await createTopic({ name: topic, queues: 1 });
+    const key = { 'Idempotency-Key': 'mixed:1' };
+    const body = { messages: [{ body: 'now' }, { body: 'later', delayMs: 600_000 }, { body: 'd', dedupId: 'd1' }] };
+    const a = await call('POST', `/v1/topics/${topic}/messages`, body, key);
+    const b = await call('POST', `/v1/topics/${topic}/messages`, body, key);
+    expect(b.json.messages).toEqual(a.json.messages.map((m: Json) => ({ ...m, duplicate: true })));
+    const t = (await nameServer(env).getTopic(topic))!;
+    expect(await brokerSql(broker(env, t, 0), 'SELECT COUNT(*) AS n FROM scheduled')).toEqual([{ n: 1 }]);
+    expect(await stored(topic)).toBe(2);
+    const raw = { 'Idempotency-Key': 'raw:1', 'Content-Type': 'text/plain' };
+    const r1 = await call('POST', `/v1/topics/${topic}/messages`, 'plain text', raw);
+    const r2 = await call('POST', `/v1/topics/${topic}/messages`, 'plain text', raw);
+    expect(r2.json.messages).toEqual([{ ...r1.json.messages[0], duplicate: true }]);
+    expect(await stored(topic)).toBe(3);
+  });
+
+  it('concurrent repeats store once: the first of a group commit stores, the others answer its results', async () => {
+    const topic = uniq('idem-race');
+    await createTopic({ name: topic, queues: 1 });
+    const key = { 'Idempotency-Key': 'race' };
+    const all = await Promise.all(Array.from({ length: 5 }, () => call('POST', `/v1/topics/${topic}/messages`, batch(3), key)));
+    expect(all.map((r) => r.status)).toEqual([201, 201, 201, 201, 201]);
+    const first = all.filter((r) => r.json.messages[0].duplicate === undefined);
+    expect(first).toHaveLength(1);
+    for (const r of all) expect(r.json.messages.map((m: Json) => m.messageId)).toEqual(first[0].json.messages.map((m: Json) => m.messageId));
+    expect(await stored(topic)).toBe(3);
+  });
+
+  it('refuses a malformed key, and ignores keys on a topic with dedupWindowMs 0', async () => {
+    const topic = uniq('idem-bad');
+    await createTopic({ name: topic, queues: 1 });
+    for (const bad of ['has space', 'x'.repeat(129), 'é']) {
+      expect(expectError(await call('POST', `/v1/topics/${topic}/messages`, batch(1), { 'Idempotency-Key': bad }), 400, 'BAD_REQUEST')).toMatch(/Idempotency-Key/);
+    }
+    expect(await stored(topic)).toBe(0);
+    const off = uniq('idem-off');
+    await createTopic({ name: off, queues: 1, dedupWindowMs: 0 });
+    for (let i = 0; i < 2; i++) await call('POST', `/v1/topics/${off}/messages`, batch(2), { 'Idempotency-Key': 'k' });
+    expect(await stored(off)).toBe(4);
+  });
+
+  it('a send frame with idempotencyKey: a repeat on another connection, or in the same one, answers the first results', async () => {
+    for (const queues of [1, 3]) {
+      const topic = uniq(`idem-ws${queues}`);
+      await createTopic({ name: topic, queues });
+      const open = async () => {
+        const res = await SELF.fetch(`${BASE}/v1/topics/${topic}/messages/ws`, { headers: { Upgrade: 'websocket' } });
+        const ws = res.webSocket!;
+        const answers: Json[] = [];
+        ws.addEventListener('message', (e) => answers.push(JSON.parse(e.data as string)));
+        ws.accept();
+        return { ws, answers };
+      };
+      const send = (id: number, k: string, n = 2) => JSON.stringify({ type: 'send', id, ...batch(n, k), idempotencyKey: k });
+      const c1 = await open();
+      c1.ws.send(send(1, 'f1'));
+      c1.ws.send(send(2, 'f2'));
+      c1.ws.send(send(3, 'f1')); // the same frame again on the same connection
+      c1.ws.send(JSON.stringify({ type: 'send', id: 4, messages: [{ body: 'x' }], idempotencyKey: 'a b' }));
+      for (let i = 0; i < 300 && c1.answers.length < 4; i++) await sleep(10);
+      const byId = (xs: Json[]) => new Map(xs.map((a) => [a.id, a]));
+      const a1 = byId(c1.answers);
+      expect(a1.get(3)!.messages).toEqual(a1.get(1)!.messages.map((m: Json) => ({ ...m, duplicate: true })));
+      expect(a1.get(4)).toMatchObject({ type: 'error', code: 'BAD_REQUEST' });
+      await closeSocket(c1.ws);
+      // a reconnected producer sends an unanswered frame again
+      const c2 = await open();
+      c2.ws.send(send(1, 'f2'));
+      for (let i = 0; i < 300 && c2.answers.length < 1; i++) await sleep(10);
+      expect(c2.answers[0].messages).toEqual(a1.get(2)!.messages.map((m: Json) => ({ ...m, duplicate: true })));
+      await closeSocket(c2.ws);
+      expect(await stored(topic)).toBe(4);
+    }
   });
 });
 
