@@ -12,7 +12,7 @@
 //   push      N consumed over one WebSocket (maxInflight INFLIGHT), each frame acked at once
 //   single    SINGLE_N messages, 1 per POST (16 connections, closed loop)
 //   ws        N messages with the SDK's ProducerStream (one WebSocket), 1 per send(), INFLIGHT unanswered
-//   ws idem   IDEM_N with the SDK's ProducerStream as shipped (idempotent: a dedupId per message)
+//   ws idem   IDEM_N with the SDK's ProducerStream as shipped (idempotent: an idempotencyKey per frame)
 //   trickle   TRICKLE_N messages, 1 per POST at TRICKLE_RATE/s to a running push consumer (both sides);
 //             then the same over the SDK's ProducerStream, 1 send() each, without and with TRICKLE_LINGER_MS
 // Then dollars per million messages with Cloudflare's published prices (Workers Paid), beside
@@ -35,7 +35,7 @@ export const DEFAULTS = {
   costTrickleRate: 1000,
   costTrickleLingerMs: 5, // the trickle also over the SDK's ProducerStream, without and with this lingerMs (0: without only)
   costTimeoutSec: 300,
-  costIdemN: 20_000, // produce with the SDK's default dedupIds (0 skips)
+  costIdemN: 20_000, // produce with the SDK's default idempotency keys (0 skips)
   costNoTraceN: 20_000, // the same produce + pull + trickle on a topic with {"trace": false} (0 skips)
 };
 
@@ -237,7 +237,7 @@ export async function runCost({ url, opts: o, log }) {
     result.flows.produceWs = diff(c0, c1, o.costN, { window: o.costInflight });
     log(`  cost produce over WebSocket (ProducerStream, ${o.costInflight} sends unanswered): ${fmt(result.flows.produceWs.perMessage.rowsWritten, 4)} rows written/msg, ${fmt(result.flows.produceWs.perMessage.doRequests, 4)} DO requests/msg`);
 
-    // ---- the same through the SDK as shipped: every message gets a dedupId (idempotent produce)
+    // ---- the same through the SDK as shipped: every frame has an idempotencyKey (idempotent produce)
     if (o.costIdemN > 0) {
       const I = await freshTopic(`cost-idem-${stamp}`);
       c0 = await counters(I);
@@ -246,7 +246,7 @@ export async function runCost({ url, opts: o, log }) {
       await stream.close();
       c1 = await counters(I);
       result.flows.produceIdem = diff(c0, c1, o.costIdemN, { window: o.costInflight });
-      log(`  cost produce with dedupIds (SDK default): ${fmt(result.flows.produceIdem.perMessage.rowsWritten, 4)} rows written/msg`);
+      log(`  cost produce with idempotency keys (SDK default): ${fmt(result.flows.produceIdem.perMessage.rowsWritten, 4)} rows written/msg`);
     }
 
     // ---- trickle: single produce at RATE/s to a running push consumer
@@ -350,7 +350,7 @@ export function costMarkdown(r) {
     row(`push consume, maxInflight ${r.config.costInflight}, ack per frame (${fmt(f.push.total.brokerWsMessagesIn)} WebSocket messages in)`, f.push),
     row(`produce, 1 per POST (${fmt(f.produceSingle.messages)} msgs)`, f.produceSingle),
     ...(f.produceWs ? [row(`produce over WebSocket, ProducerStream, 1 message per send(), ${fmt(f.produceWs.window)} unanswered (${fmt(f.produceWs.messages)} msgs)`, f.produceWs)] : []),
-    ...(f.produceIdem ? [row(`produce with a dedupId per message (the SDK's default), ProducerStream (${fmt(f.produceIdem.messages)} msgs)`, f.produceIdem)] : []),
+    ...(f.produceIdem ? [row(`produce with an idempotencyKey per frame (the SDK's default), ProducerStream (${fmt(f.produceIdem.messages)} msgs)`, f.produceIdem)] : []),
     row(`1 per POST at ${fmt(r.config.costTrickleRate)}/s + push consume (both)`, f.trickle),
     ...(f.trickleWs ? [row(`1 send() at a time over ProducerStream at ${fmt(r.config.costTrickleRate)}/s + push consume (both; ${fmt(f.trickleWs.frames)} frames for ${fmt(f.trickleWs.messages)} msgs)`, f.trickleWs)] : []),
     ...(f.trickleLinger ? [row(`the same with lingerMs ${fmt(f.trickleLinger.lingerMs)} (${fmt(f.trickleLinger.frames)} frames)`, f.trickleLinger)] : []),

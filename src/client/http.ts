@@ -42,6 +42,8 @@ export type RetryMode = 'safe' | 'busy' | 'never';
 
 export interface RequestOptions {
   body?: unknown;
+  /** headers of this request only */
+  headers?: Record<string, string>;
   query?: Record<string, string | number | boolean | undefined>;
   retry?: RetryMode;
   timeoutMs?: number;
@@ -106,7 +108,7 @@ export class HttpClient {
     const mode = opts.retry ?? 'busy';
     const url = this.url(path, opts.query);
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-    const headers: Record<string, string> = { Accept: 'application/json', ...this.headers };
+    const headers: Record<string, string> = { Accept: 'application/json', ...this.headers, ...opts.headers };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const retry = this.retryOptions;
     for (let attempt = 1; ; attempt++) {

@@ -4,10 +4,11 @@
  * so a loop of `send()` calls without awaiting each costs a few frames, not a request per message;
  * with `lingerMs`, sends made one at a time also share a frame for up to that long.
  *
- * Every message gets a dedupId unless it has one (`idempotent: false` on the Producer turns that
- * off). Then a dropped connection loses nothing: the stream reconnects with backoff and sends the
- * unanswered frames again, and the server stores each message once. Without dedupIds, sends that
- * were unanswered when the connection dropped fail with NETWORK_ERROR (they may have been stored).
+ * Every frame carries an idempotencyKey (`idempotent: false` on the Producer turns that off): the
+ * stream's random id and the frame's. Then a dropped connection loses nothing: the stream
+ * reconnects with backoff and sends the unanswered frames again, and the server stores each once.
+ * Otherwise sends that were unanswered when the connection dropped fail with NETWORK_ERROR (they
+ * may have been stored), unless all of a frame's messages have a dedupId.
  * A message too big for a WebSocket frame goes over HTTP instead.
  */
 import { LIMITS } from '../model/limits';
@@ -43,6 +44,8 @@ export interface ProducerStreamOptions {
 interface Item { message: MessageInput; json: string; bytes: number; resolve(r: SendResult): void; reject(e: EdgeMQError): void }
 interface Frame {
   id: number; items: Item[]; text: string; at: number;
+  /** sent with an idempotencyKey: safe to send again */
+  keyed: boolean;
   /** answered OVERLOADED and not sent since: certainly not stored, so safe to send again */
   notStored?: boolean;
 }
@@ -79,6 +82,8 @@ export class ProducerStream {
   private pending = 0;
   private roomWaiters: (() => void)[] = [];
   private nextId = 1;
+  /** this stream's part of its frames' idempotency keys (the frame id is the other) */
+  private readonly streamKey = randomId();
   private flushing = false;
   private lingerTimer: ReturnType<typeof setTimeout> | undefined;
   /** bytes of `queued` as framed (what a full frame is measured by) */
@@ -123,17 +128,16 @@ export class ProducerStream {
       throw new EdgeMQError('BAD_REQUEST', 'send(message): message must be an object like { body: "hello" }');
     }
     messageSizes(this.topic, [message]); // refuses what the server would, before anything is sent
-    const m = this.idempotent && message.dedupId === undefined ? { ...message, dedupId: randomId() } : message;
-    const json = JSON.stringify(m);
+    const json = JSON.stringify(message);
     const bytes = byteLen(json);
-    if (bytes > FRAME_BUDGET) return this.restSend(m);
+    if (bytes > FRAME_BUDGET) return this.restSend(message);
     if (this.pending >= this.o.maxPendingMessages || this.roomWaiters.length) {
       await new Promise<void>((r) => this.roomWaiters.push(r));
       if (this.state !== 'open') throw this.failure ?? new EdgeMQError('ABORTED', 'the stream is closed');
     }
     this.pending++;
     return new Promise<SendResult>((resolve, reject) => {
-      this.queued.push({ message: m, json, bytes, resolve, reject });
+      this.queued.push({ message, json, bytes, resolve, reject });
       this.queuedBytes += bytes + 1;
       this.flushSoon();
     });
@@ -193,7 +197,8 @@ export class ProducerStream {
 
   private emitFrame(items: Item[]): void {
     const id = this.nextId++;
-    const frame: Frame = { id, items, at: Date.now(), text: `{"type":"send","id":${id},"messages":[${items.map((i) => i.json).join(',')}]}` };
+    const key = this.idempotent ? `,"idempotencyKey":"${this.streamKey}.${id}"` : '';
+    const frame: Frame = { id, items, at: Date.now(), keyed: this.idempotent, text: `{"type":"send","id":${id},"messages":[${items.map((i) => i.json).join(',')}]${key}}` };
     this.inflight.set(id, frame);
     this.sweeper();
     if (this.socket?.isOpen) { this.socket.send(frame.text); this.stats.frames++; }
@@ -275,7 +280,7 @@ export class ProducerStream {
     if (this.state === 'closed') { socket.close(1000, 'stream closed'); return; }
     this.socket = sock = socket;
     if (!socket.isOpen) { this.onClose(socket); return; } // closed before we got here (why is unknown)
-    // unanswered frames again, in order (their dedupIds make a repeat harmless)
+    // unanswered frames again, in order (their idempotency keys make a repeat harmless)
     for (const fr of [...this.inflight.values()].sort((a, b) => a.id - b.id)) {
       socket.send(fr.text);
       fr.notStored = false;
@@ -291,7 +296,7 @@ export class ProducerStream {
     if (this.state === 'closed') return;
     // frames that cannot be repeated safely: they may or may not have been stored
     for (const fr of [...this.inflight.values()]) {
-      if (code === 1012 || fr.notStored || fr.items.every((it) => it.message.dedupId !== undefined)) continue;
+      if (code === 1012 || fr.notStored || fr.keyed || fr.items.every((it) => it.message.dedupId !== undefined)) continue;
       this.inflight.delete(fr.id);
       const err = new EdgeMQError('NETWORK_ERROR', 'the connection dropped before the send was answered (it may have been stored; give messages a dedupId to make resending safe)');
       for (const it of fr.items) it.reject(err);

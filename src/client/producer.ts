@@ -1,8 +1,9 @@
 /**
  * Producer: send one message, a batch of any size (split at the server's limits), or a
- * transaction. Every message gets a dedupId unless it has one (`idempotent: false` turns that
- * off), so that a retry after a lost answer stores nothing twice; with dedupIds, sends are
- * retried on busy answers (429/503), proxy errors and network failures, otherwise on busy ones only.
+ * transaction. Every request carries a random Idempotency-Key (`idempotent: false` turns that
+ * off), so that a retry after a lost answer stores nothing twice, at one dedup entry per request
+ * rather than one per message; idempotent sends (and those whose messages all have a dedupId) are
+ * retried on busy answers (429/503), proxy errors and network failures, others on busy ones only.
  */
 import { planBatches, SERVER_BATCH_LIMITS, type BatchLimits } from './batch';
 import { EdgeMQError } from './errors';
@@ -13,7 +14,7 @@ import { Transaction } from './transaction';
 import type { MessageInput, SendResult, TransactionCreated, TransactionDecision, TransactionOptions } from './types';
 
 export interface ProducerOptions extends ClientOptions {
-  /** give messages without a dedupId a random one, so that retries are safe (default true) */
+  /** send each request with a random Idempotency-Key, so that retries are safe (default true) */
   idempotent?: boolean;
 }
 
@@ -52,13 +53,10 @@ export class Producer {
     this.idempotent = opts.idempotent ?? true;
   }
 
-  private withIds(messages: MessageInput[]): MessageInput[] {
-    if (!this.idempotent) return messages;
-    return messages.map((m) => (m.dedupId === undefined ? { ...m, dedupId: randomId() } : m));
-  }
-
-  private retryMode(messages: MessageInput[]) {
-    return messages.every((m) => m.dedupId !== undefined) ? 'safe' as const : 'busy' as const;
+  /** How a produce request is sent: with its own Idempotency-Key when idempotent, and when it may be retried. */
+  private produceOptions(messages: MessageInput[]) {
+    if (this.idempotent) return { retry: 'safe' as const, headers: { 'Idempotency-Key': randomId() } };
+    return { retry: messages.every((m) => m.dedupId !== undefined) ? 'safe' as const : 'busy' as const };
   }
 
   /** Sends one message; answers once it is durably stored. */
@@ -66,8 +64,7 @@ export class Producer {
     if (!message || typeof message !== 'object' || Array.isArray(message)) {
       throw new EdgeMQError('BAD_REQUEST', 'send(topic, message): message must be an object like { body: "hello" }');
     }
-    const [m] = this.withIds([message]);
-    const r = await this.http.post<{ messages: SendResult[] }>(`/v1/topics/${seg(topic)}/messages`, m, { retry: this.retryMode([m]), signal: opts.signal });
+    const r = await this.http.post<{ messages: SendResult[] }>(`/v1/topics/${seg(topic)}/messages`, message, { ...this.produceOptions([message]), signal: opts.signal });
     return r.messages[0];
   }
 
@@ -80,13 +77,13 @@ export class Producer {
     if (!Array.isArray(messages)) throw new EdgeMQError('BAD_REQUEST', 'sendBatch(topic, messages): messages must be an array');
     if (!messages.length) return [];
     const limits = { ...SERVER_BATCH_LIMITS, ...opts.limits };
-    const all = this.withIds(messages);
+    const all = messages;
     const chunks = planBatches(topic, all, limits);
     const results: SendResult[] = [];
     for (const chunk of chunks) {
       try {
         const r = await this.http.post<{ messages: SendResult[] }>(`/v1/topics/${seg(topic)}/messages`, { messages: chunk },
-          { retry: this.retryMode(chunk), signal: opts.signal, timeoutMs: Math.max(this.http.timeoutMs, 60_000) });
+          { ...this.produceOptions(chunk), signal: opts.signal, timeoutMs: Math.max(this.http.timeoutMs, 60_000) });
         results.push(...r.messages);
       } catch (e) {
         if (e instanceof EdgeMQError && chunks.length > 1) throw new SendBatchError(e, results, all.length);

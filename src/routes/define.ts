@@ -15,6 +15,8 @@ export interface RouteDoc {
   tags: string[];
   params?: Record<string, string>;
   query?: z.ZodObject;
+  /** request headers the route reads (documented only: the handler checks them) */
+  headers?: z.ZodObject;
   body?: z.ZodTypeAny;
   /** other request media types, e.g. the raw-body produce */
   altBody?: Record<string, { schema: z.ZodTypeAny }>;
@@ -39,6 +41,7 @@ export function define(app: App, method: Method, path: string, doc: RouteDoc, ha
     request: {
       ...(params ? { params } : {}),
       ...(doc.query ? { query: doc.query } : {}),
+      ...(doc.headers ? { headers: doc.headers } : {}),
       ...(doc.body || doc.altBody ? { body: { content: { ...(doc.body ? json(doc.body) : {}), ...(doc.altBody ?? {}) }, required: !!doc.body } } : {}),
     },
   });

@@ -84,6 +84,11 @@ export function messageRoutes(app: App) {
   define(app, 'post', '/v1/topics/{topic}/messages', {
     summary: 'Produce one message, a batch ({"messages": [...]}), or a raw body with X- headers',
     tags: ['messages'], params: { topic: 'topic name' },
+    headers: z.object({
+      'Idempotency-Key': z.string().regex(IDEMPOTENCY_KEY).optional().openapi({
+        description: 'a repeat of the request with this key (within the topic\'s dedupWindowMs) stores nothing and answers the first results as duplicates (docs/api.md)',
+      }),
+    }),
     body: z.union([MessageInput, ProduceBatch]),
     altBody: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } },
     ok: { status: 201, schema: ProduceResult, description: 'every message is durably stored' },

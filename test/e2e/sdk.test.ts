@@ -72,7 +72,7 @@ async function faultyProxy(): Promise<{ url: string; plan: Fault[]; seen: string
     if (fault === 'reset') { req.socket.destroy(); return; }
     const body = await read(req);
     const headers: Record<string, string> = {};
-    for (const h of ['content-type', 'authorization']) if (req.headers[h]) headers[h] = String(req.headers[h]);
+    for (const h of ['content-type', 'authorization', 'idempotency-key']) if (req.headers[h]) headers[h] = String(req.headers[h]);
     const r = await fetch(url() + req.url, { method: req.method, headers, body: body.length ? new Uint8Array(body) : undefined });
     const answer = Buffer.from(await r.arrayBuffer());
     if (fault === 'drop-answer') { req.socket.destroy(); return; } // stored, but the client never hears
@@ -149,8 +149,14 @@ describe('Producer and SimpleConsumer', () => {
   it('sendBatch splits 2500 messages into requests of at most 1000, in order, all stored', async () => {
     const topic = await topicWith('sdk-batch', { queues: 4 });
     const requests: number[] = [];
+    const keys: string[] = [];
     const counting: typeof fetch = async (input, init) => {
-      if (typeof init?.body === 'string' && init.body.startsWith('{"messages"')) requests.push(JSON.parse(init.body).messages.length);
+      if (typeof init?.body === 'string' && init.body.startsWith('{"messages"')) {
+        const { messages } = JSON.parse(init.body) as { messages: MessageInput[] };
+        requests.push(messages.length);
+        expect(messages.some((m) => m.dedupId !== undefined)).toBe(false); // idempotent per request, not per message
+        keys.push((init.headers as Record<string, string>)['Idempotency-Key']);
+      }
       return fetch(input, init);
     };
     const producer = new Producer({ url: url(), fetch: counting });
@@ -158,6 +164,9 @@ describe('Producer and SimpleConsumer', () => {
     const msgs: MessageInput[] = Array.from({ length: 2500 }, (_, i) => ({ body: { i } }));
     const results = await producer.sendBatch(topic, msgs, { onProgress: (n) => progress.push(n) });
     expect(requests).toEqual([1000, 1000, 500]);
+    expect(new Set(keys).size).toBe(3);
+    for (const k of keys) expect(k).toMatch(/^[\x21-\x7e]{1,128}$/);
+    expect(new Set(results.map((r) => r.queueId)).size).toBeLessThanOrEqual(3); // a request's messages stay in one queue
     expect(progress).toEqual([1000, 2000, 2500]);
     expect(results).toHaveLength(2500);
     expect(new Set(results.map((r) => r.messageId)).size).toBe(2500);
@@ -189,7 +198,7 @@ describe('Producer and SimpleConsumer', () => {
     expect(await ctx.api.stored(topic2)).toBe(0);
   });
 
-  it('retries 503 and 429 with backoff, and a retried send whose answer was lost is stored once (dedupId)', async () => {
+  it('retries 503 and 429 with backoff, and a retried send whose answer was lost is stored once (Idempotency-Key)', async () => {
     const topic = await topicWith('sdk-retry');
     const proxy = await faultyProxy();
     try {
@@ -205,11 +214,11 @@ describe('Producer and SimpleConsumer', () => {
       proxy.plan.push('drop-answer', 'reset');
       const r2 = await producer.send(topic, { body: 'answer lost' });
       expect(proxy.seen.slice(3).map((s) => s.split(' ').pop())).toEqual(['drop-answer', 'reset', 'forward']);
-      expect(r2.duplicate).toBe(true); // the first try was stored: the retry with the same dedupId stored nothing
+      expect(r2.duplicate).toBe(true); // the first try was stored: the retry with the same Idempotency-Key stored nothing
       expect(await ctx.api.stored(topic)).toBe(2);
       expect((await drainBodies(topic, uniq('g'))).sort()).toEqual(['after two busy answers', 'answer lost']);
 
-      // a refusal is not retried; without dedupIds a lost answer is not retried either
+      // a refusal is not retried; without a key (or dedupIds) a lost answer is not retried either
       const before = proxy.seen.length;
       const notFound = await producer.send('no-such-topic', { body: 1 }).catch((e) => e);
       expect(notFound).toMatchObject({ code: 'TOPIC_NOT_FOUND', status: 404 });

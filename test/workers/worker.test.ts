@@ -64,6 +64,7 @@ describe('system', () => {
       '/v1/topics/{topic}/subscriptions/{group}/nack': ['post'],
       '/v1/topics/{topic}/subscriptions/{group}/change-invisibility': ['post'],
     };
+    expect(r.json.paths['/v1/topics/{topic}/messages'].post.parameters).toContainEqual(expect.objectContaining({ in: 'header', name: 'Idempotency-Key' }));
     for (const [path, methods] of Object.entries(want)) {
       expect(r.json.paths, path).toHaveProperty([path]);
       for (const m of methods) {
