@@ -108,6 +108,19 @@ export function joinPacked(parts: PackedRecords[], maxChars: number): PackedReco
   });
 }
 
+/** Records `from` to `to` (not included) of a packed part, as a part of their own. */
+export function slicePacked(p: PackedRecords, from: number, to: number): PackedRecords {
+  if (from === 0 && to === p.lens.length) return p;
+  let start = 0;
+  for (let i = 0; i < from; i++) start += p.lens[i] + 1; // each record and its comma
+  let end = start;
+  for (let i = from; i < to; i++) end += p.lens[i] + 1;
+  return {
+    text: p.text.slice(start, end - 1), lens: p.lens.slice(from, to), sizes: p.sizes.slice(from, to),
+    keys: p.keys.filter(([i]) => i >= from && i < to).map(([i, k]) => [i - from, k]),
+  };
+}
+
 const ASCII = /^[\x00-\x7f]*$/;
 /**
  * UTF-8 length of a string without encoding it (produce sizes every body, tag, key and property:

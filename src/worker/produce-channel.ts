@@ -8,8 +8,9 @@
  * limits), so under load many small sends cost one Broker RPC, one transaction and one segment
  * row, while a lone send is never delayed. Within a connection, sends to one queue are stored in
  * the order they arrived (a message group's order is kept); answers to sends bound for different
- * queues may overtake each other, so clients match them by `id`. A send with an idempotency key
- * goes in an append of its own (the key names what that append stored).
+ * queues may overtake each other, so clients match them by `id`. Sends with idempotency keys go
+ * together too, each key over its own run of the append, as long as their messages are all
+ * plain (no dedupId, no due time: stored as one packed run); other keyed sends go alone.
  *
  * Where it runs: in the Worker for a topic of several queues (each append an RPC to its Broker);
  * for a topic of one queue, in that queue's Broker, which holds the socket (hibernatable) and
@@ -20,7 +21,7 @@ import { ApiError } from '../model/errors';
 import { isSendId, parseSendFrame, type SendId } from '../model/frames';
 import { LIMITS } from '../model/limits';
 import type { Outgoing } from '../model/message';
-import type { Produced } from '../objects/Broker';
+import type { KeyRange, Produced } from '../objects/Broker';
 import type { TopicRoute } from '../objects/names';
 import { findTopic } from './catalog-cache';
 import { prepareAll, splitByQueue, storeOn, type Part } from './produce';
@@ -28,13 +29,17 @@ import { deeperThan, describeIssues } from './validate';
 
 /** A send whose parts are being stored. */
 interface Send { id: SendId; results: Produced[]; parts: number; bytes: number; failed: boolean }
-interface Waiting { send: Send; part: Part; bytes: number; route: TopicRoute; key?: string }
+interface Waiting {
+  send: Send; part: Part; bytes: number; route: TopicRoute; key?: string;
+  /** no message with a dedupId or a due time: the part is stored packed (see packRecords) */
+  plain: boolean;
+}
 interface Lane { waiting: Waiting[]; busy: boolean }
 
 const ROUTE_REFRESH_MS = 5_000;
 
-/** Stores one lane's append (under its send's idempotency key): resolves once durable, with one result per message. */
-export type StoreFn = (t: TopicRoute, q: number, out: Outgoing[], key?: string) => Promise<Produced[]>;
+/** Stores one lane's append (its sends' idempotency keys over their runs): resolves once durable, with one result per message. */
+export type StoreFn = (t: TopicRoute, q: number, out: Outgoing[], keys?: KeyRange[]) => Promise<Produced[]>;
 
 export class ProduceChannel {
   private lanes = new Map<number, Lane>();
@@ -48,7 +53,7 @@ export class ProduceChannel {
   private readonly appendsMax: number;
 
   constructor(private env: Env, private ws: WebSocket, private route: TopicRoute,
-    private store: StoreFn = (t, q, out, key) => storeOn(env, t, q, out, undefined, key)) {
+    private store: StoreFn = (t, q, out, keys) => storeOn(env, t, q, out, undefined, keys)) {
     const n = Number(env.CHANNEL_APPENDS_MAX);
     this.appendsMax = Number.isSafeInteger(n) && n > 0 ? n : LIMITS.channelAppendsMax;
   }
@@ -105,7 +110,8 @@ export class ProduceChannel {
       for (const [q, part] of parts) {
         let lane = this.lanes.get(q);
         if (!lane) this.lanes.set(q, (lane = { waiting: [], busy: false }));
-        lane.waiting.push({ send, part, bytes: part.out.reduce((n, o) => n + o.size, 0), route: t, key });
+        const plain = part.out.every((o) => o.dedupId === undefined && o.rec.da === undefined);
+        lane.waiting.push({ send, part, bytes: part.out.reduce((n, o) => n + o.size, 0), route: t, key, plain });
         this.pump(q, lane);
       }
     } catch (e) {
@@ -119,11 +125,17 @@ export class ProduceChannel {
     let n = 0;
     let bytes = 0;
     let k = 0;
+    let keyed = false;
+    let plain = true;
     const t = lane.waiting[0].route; // parts split by an older route (the topic changed) go on their own
     for (; k < lane.waiting.length; k++) {
       const w = lane.waiting[k];
-      if (k > 0 && (w.route !== t || w.key !== undefined || lane.waiting[0].key !== undefined
+      // keys go with packed runs only: messages stored one by one take one key for all
+      const withKey: boolean = keyed || w.key !== undefined;
+      if (k > 0 && (w.route !== t || (withKey && !(plain && w.plain))
         || n + w.part.out.length > LIMITS.batchMessagesMax || bytes + w.bytes > LIMITS.batchBytesMax)) break;
+      keyed = withKey;
+      plain &&= w.plain;
       n += w.part.out.length;
       bytes += w.bytes;
     }
@@ -131,7 +143,8 @@ export class ProduceChannel {
     lane.busy = true;
     if (++this.appends >= this.appendsMax) this.recycling = true;
     const out = batch.length === 1 ? batch[0].part.out : batch.flatMap((w) => w.part.out);
-    this.store(t, q, out, batch[0].key).then((res) => {
+    const keys = keyed ? batch.map((w) => ({ key: w.key, n: w.part.out.length })) : undefined;
+    this.store(t, q, out, keys).then((res) => {
       let i = 0;
       for (const w of batch) {
         for (const idx of w.part.idx) w.send.results[idx] = res[i++];

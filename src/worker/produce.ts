@@ -9,7 +9,7 @@ import { hash32, logMessageIdEncoder } from '../model/ids';
 import { LIMITS } from '../model/limits';
 import { packRecords, prepare, type Outgoing } from '../model/message';
 import type { MessageInput } from '../model/schemas';
-import type { Broker, Produced } from '../objects/Broker';
+import type { Broker, KeyRange, Produced } from '../objects/Broker';
 import { broker, type TopicRoute } from '../objects/names';
 import { forgetTopic } from './catalog-cache';
 
@@ -57,15 +57,18 @@ export type Appender = Pick<Broker, 'produce' | 'producePacked'>;
 
 /**
  * Appends to one queue in one transaction; resolves once durable, with one result per message.
- * Plain messages go packed (packRecords), and their ids follow from the first offset. With the
- * request's idempotency key, a repeat stores nothing and answers the first results (`duplicate`).
+ * Plain messages go packed (packRecords), and their ids follow from the first offset. Under an
+ * idempotency key (`keys`: each over its run of `out`), a repeat stores nothing and answers the
+ * first results (`duplicate`).
  */
-export async function storeOn(env: Env, t: TopicRoute, q: number, out: Outgoing[], via?: Appender, key?: string): Promise<Produced[]> {
+export async function storeOn(env: Env, t: TopicRoute, q: number, out: Outgoing[], via?: Appender, keys?: KeyRange[]): Promise<Produced[]> {
   const route = { topic: t, queueId: q };
   const packed = packRecords(out);
   // `via`: the queue's own Broker storing for a socket it holds (ProduceChannel in the Broker), no RPC
   const to = via ?? broker(env, t, q);
-  const r = packed ? await to.producePacked(route, packed, key) : await to.produce(route, out, key);
+  // messages stored one by one take one key for all (a produce channel sends such keyed sends alone)
+  if (!packed && keys && keys.length > 1) throw new ApiError('INTERNAL', 'several idempotency keys for messages stored one by one');
+  const r = packed ? await to.producePacked(route, packed, keys) : await to.produce(route, out, keys?.[0]?.key);
   if (isFailure(r)) {
     if (r.failure.code === 'TOPIC_NOT_FOUND') forgetTopic(t.name);
     throw new ApiError(r.failure.code, r.failure.message);
@@ -96,7 +99,7 @@ export async function produceTo(env: Env, t: TopicRoute, inputs: MessageInput[],
   const prepared = prepareAll(inputs, t, now);
   const results: Produced[] = new Array(inputs.length);
   await Promise.all([...splitByQueue(inputs, prepared, t, key)].map(async ([q, e]) => {
-    const r = await storeOn(env, t, q, e.out, undefined, key);
+    const r = await storeOn(env, t, q, e.out, undefined, key === undefined ? undefined : [{ key, n: e.out.length }]);
     e.idx.forEach((i, k) => { results[i] = r[k]; });
   }));
   return results;

@@ -5,7 +5,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { decodeMessageId, hash32, IdKind, logMessageId } from '../../src/model/ids';
-import { packRecords, splitRecords } from '../../src/model/message';
+import { packRecords, slicePacked, splitRecords } from '../../src/model/message';
 import type { GroupConfig } from '../../src/model/schemas';
 import type { Broker, ConsumerRef, Stored } from '../../src/objects/Broker';
 import { broker, dlqTopicName, type QueueRoute } from '../../src/objects/names';
@@ -180,6 +180,24 @@ describe('produce and receive', () => {
     // one at a time, each is its own
     expect(baseOf(await stub.producePacked(route, packRecords(outgoing(route, [{ body: 'e0' }], now))!))).toBe(7);
     expect(await brokerSql(stub, 'SELECT base, n FROM segments ORDER BY base')).toEqual([{ base: 0, n: 7 }, { base: 7, n: 1 }]);
+  });
+
+  it('idempotency keys over runs of one packed append: each keyed run stored once, a repeated run answered as before, the rest stored anew', async () => {
+    const { route, stub } = await setup({}, 'key-runs');
+    const now = Date.now();
+    const packed = packRecords(outgoing(route, ['a0', 'a1', 'x', 'b0', 'b1'].map((body) => ({ body, keys: [body] })), now))!;
+    // slicing a packed part gives the same records, keys included
+    expect(slicePacked(packed, 1, 4)).toEqual(packRecords(outgoing(route, ['a1', 'x', 'b0'].map((body) => ({ body, keys: [body] })), now)));
+    const keys = [{ key: 'ka', n: 2 }, { n: 1 }, { key: 'kb', n: 2 }];
+    expect(baseOf(await stub.producePacked(route, packed, keys))).toBe(0); // all new: one run of offsets
+    const again = ok(await stub.producePacked(route, packed, keys));
+    expect('messages' in again && again.messages.map((m) => [m.queueOffset, m.duplicate ?? false])).toEqual([
+      [0, true], [1, true], [5, false], [3, true], [4, true]]);
+    expect(await brokerSql(stub, 'SELECT base, n FROM segments ORDER BY base')).toEqual([{ base: 0, n: 5 }, { base: 5, n: 1 }]);
+    expect(await stub.getMessage(route, { off: 5 })).toMatchObject({ body: 'x' });
+    // ranges that do not cover the records are refused, and nothing is stored
+    expect(await stub.producePacked(route, packed, [{ key: 'kc', n: 4 }])).toMatchObject({ failure: { code: 'BAD_REQUEST' } });
+    expect(await brokerSql(stub, 'SELECT COUNT(*) AS n FROM segments')).toEqual([{ n: 2 }]);
   });
 
   it('group commit: appends that together pass 100,000 characters of records go in more than one segment row, still one commit, offsets in order', async () => {

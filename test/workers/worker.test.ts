@@ -432,11 +432,20 @@ describe('idempotency keys: one entry per request, not per message', () => {
       c1.ws.send(send(2, 'f2'));
       c1.ws.send(send(3, 'f1')); // the same frame again on the same connection
       c1.ws.send(JSON.stringify({ type: 'send', id: 4, messages: [{ body: 'x' }], idempotencyKey: 'a b' }));
-      for (let i = 0; i < 300 && c1.answers.length < 4; i++) await sleep(10);
+      // keyed sends that go in one append (while one is stored, the next ones wait together), a
+      // scheduled one among them (stored on its own), and the first one's repeat
+      for (let i = 5; i < 15; i++) c1.ws.send(send(i, `g${i}`, 3));
+      c1.ws.send(JSON.stringify({ type: 'send', id: 15, messages: [{ body: 'later', delayMs: 600_000 }], idempotencyKey: 'sched' }));
+      c1.ws.send(send(16, 'g5', 3));
+      c1.ws.send(JSON.stringify({ type: 'send', id: 17, messages: [{ body: 'later', delayMs: 600_000 }], idempotencyKey: 'sched' }));
+      for (let i = 0; i < 300 && c1.answers.length < 17; i++) await sleep(10);
       const byId = (xs: Json[]) => new Map(xs.map((a) => [a.id, a]));
       const a1 = byId(c1.answers);
       expect(a1.get(3)!.messages).toEqual(a1.get(1)!.messages.map((m: Json) => ({ ...m, duplicate: true })));
       expect(a1.get(4)).toMatchObject({ type: 'error', code: 'BAD_REQUEST' });
+      for (let i = 5; i < 15; i++) expect(a1.get(i)!.messages.filter((m: Json) => !m.duplicate)).toHaveLength(3);
+      expect(a1.get(16)!.messages).toEqual(a1.get(5)!.messages.map((m: Json) => ({ ...m, duplicate: true })));
+      expect(a1.get(17)!.messages).toEqual(a1.get(15)!.messages.map((m: Json) => ({ ...m, duplicate: true })));
       await closeSocket(c1.ws);
       // a reconnected producer sends an unanswered frame again
       const c2 = await open();
@@ -444,7 +453,7 @@ describe('idempotency keys: one entry per request, not per message', () => {
       for (let i = 0; i < 300 && c2.answers.length < 1; i++) await sleep(10);
       expect(c2.answers[0].messages).toEqual(a1.get(2)!.messages.map((m: Json) => ({ ...m, duplicate: true })));
       await closeSocket(c2.ws);
-      expect(await stored(topic)).toBe(4);
+      expect(await stored(topic)).toBe(4 + 30);
     }
   });
 });
