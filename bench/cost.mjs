@@ -247,6 +247,17 @@ export async function runCost({ url, opts: o, log }) {
       c1 = await counters(I);
       result.flows.produceIdem = diff(c0, c1, o.costIdemN, { window: o.costInflight });
       log(`  cost produce with idempotency keys (SDK default): ${fmt(result.flows.produceIdem.perMessage.rowsWritten, 4)} rows written/msg`);
+
+      // and the SDK's sendBatch as shipped: 100 messages per request, an Idempotency-Key on each
+      const K = await freshTopic(`cost-keyed-${stamp}`);
+      c0 = await counters(K);
+      const producer = new Producer({ url });
+      const hundred = Array.from({ length: o.costBatch }, () => ({ body: bodyText(o.costSize) }));
+      let left = o.costIdemN;
+      await Promise.all(Array.from({ length: 8 }, async () => { while (left > 0) { left -= o.costBatch; await producer.sendBatch(K, hundred); } }));
+      c1 = await counters(K);
+      result.flows.produceKeyed = diff(c0, c1, o.costIdemN, { batch: o.costBatch });
+      log(`  cost produce ${o.costBatch} per POST with an Idempotency-Key (SDK default): ${fmt(result.flows.produceKeyed.perMessage.rowsWritten, 4)} rows written/msg`);
     }
 
     // ---- trickle: single produce at RATE/s to a running push consumer
@@ -351,6 +362,7 @@ export function costMarkdown(r) {
     row(`produce, 1 per POST (${fmt(f.produceSingle.messages)} msgs)`, f.produceSingle),
     ...(f.produceWs ? [row(`produce over WebSocket, ProducerStream, 1 message per send(), ${fmt(f.produceWs.window)} unanswered (${fmt(f.produceWs.messages)} msgs)`, f.produceWs)] : []),
     ...(f.produceIdem ? [row(`produce with an idempotencyKey per frame (the SDK's default), ProducerStream (${fmt(f.produceIdem.messages)} msgs)`, f.produceIdem)] : []),
+    ...(f.produceKeyed ? [row(`produce, ${f.produceKeyed.batch} per POST with an Idempotency-Key (the SDK's sendBatch) (${fmt(f.produceKeyed.messages)} msgs)`, f.produceKeyed)] : []),
     row(`1 per POST at ${fmt(r.config.costTrickleRate)}/s + push consume (both)`, f.trickle),
     ...(f.trickleWs ? [row(`1 send() at a time over ProducerStream at ${fmt(r.config.costTrickleRate)}/s + push consume (both; ${fmt(f.trickleWs.frames)} frames for ${fmt(f.trickleWs.messages)} msgs)`, f.trickleWs)] : []),
     ...(f.trickleLinger ? [row(`the same with lingerMs ${fmt(f.trickleLinger.lingerMs)} (${fmt(f.trickleLinger.frames)} frames)`, f.trickleLinger)] : []),
@@ -367,7 +379,7 @@ export function costMarkdown(r) {
     '',
     'Where the rows written come from (statements writing the most, rows written / message):',
     '',
-    ...['produceBatch', 'pull', 'push', 'trickle', 'produceWs', 'produceIdem'].filter((k) => f[k]).map((k) => `- ${k}: ` + f[k].statements.filter((x) => x.perMessage.rowsWritten > 0).slice(0, 6)
+    ...['produceBatch', 'pull', 'push', 'trickle', 'produceWs', 'produceIdem', 'produceKeyed'].filter((k) => f[k]).map((k) => `- ${k}: ` + f[k].statements.filter((x) => x.perMessage.rowsWritten > 0).slice(0, 6)
       .map((x) => `\`${x.sql.slice(0, 70)}${x.sql.length > 70 ? '…' : ''}\` ${fmt(x.perMessage.rowsWritten, 4)} (${fmt(x.perMessage.n, 3)} statements)`).join('; ')),
     '',
     '**Dollars per million messages** (produced once, consumed once by one group):',
