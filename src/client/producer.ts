@@ -77,8 +77,7 @@ export class Producer {
     if (!Array.isArray(messages)) throw new EdgeMQError('BAD_REQUEST', 'sendBatch(topic, messages): messages must be an array');
     if (!messages.length) return [];
     const limits = { ...SERVER_BATCH_LIMITS, ...opts.limits };
-    const all = messages;
-    const chunks = planBatches(topic, all, limits);
+    const chunks = planBatches(topic, messages, limits);
     const results: SendResult[] = [];
     for (const chunk of chunks) {
       try {
@@ -86,10 +85,10 @@ export class Producer {
           { ...this.produceOptions(chunk), signal: opts.signal, timeoutMs: Math.max(this.http.timeoutMs, 60_000) });
         results.push(...r.messages);
       } catch (e) {
-        if (e instanceof EdgeMQError && chunks.length > 1) throw new SendBatchError(e, results, all.length);
+        if (e instanceof EdgeMQError && chunks.length > 1) throw new SendBatchError(e, results, messages.length);
         throw e;
       }
-      opts.onProgress?.(results.length, all.length);
+      opts.onProgress?.(results.length, messages.length);
     }
     return results;
   }

@@ -29,7 +29,7 @@ import { BROKER_MIGRATIONS, migrate } from '../storage/schema';
 import { SqlCost } from '../storage/sql-cost';
 import { errorFrame, readClientFrame } from '../worker/client-frames';
 import { ProduceChannel } from '../worker/produce-channel';
-import { storeOn } from '../worker/produce';
+import { producedRun, storeOn } from '../worker/produce';
 import { ClientCredit } from './client-credit';
 import { GroupCommit, type Append } from './group-commit';
 import { broker, dlqTopicName, nameServer, type QueueRoute, type TopicRoute } from './names';
@@ -343,9 +343,7 @@ export class Broker extends DurableObject<Env> {
       const keyHit = key !== undefined && window > 0 ? this.dedup.keyFinder(now)(key) : null;
       if (keyHit) {
         const s = this.storedBefore(key!, keyHit, msgs.length);
-        if (!('base' in s)) return s;
-        const id = logMessageIdEncoder(route.topic.incarnation, route.queueId);
-        return { messages: msgs.map((_, k) => ({ messageId: id(s.base + k), queueId: route.queueId, queueOffset: s.base + k, duplicate: true as const })) };
+        return 'base' in s ? { messages: producedRun(route.topic, route.queueId, s.base, msgs.length, true) } : s;
       }
       const results: (Produced | null)[] = msgs.map(() => null); // dense: the RPC answer clones it (see packRecords)
       const seen = new Map<string, number>();
@@ -447,12 +445,7 @@ export class Broker extends DurableObject<Env> {
     // all stored anew, in one run of offsets (as they are: nothing is queued between them)
     let at = 'base' in runs[0] && !runs[0].duplicate ? runs[0].base : -1;
     if (at >= 0 && runs.every((r, i) => { const ok = 'base' in r && !r.duplicate && r.base === at; at += keys[i].n; return ok; })) return runs[0];
-    const id = logMessageIdEncoder(route.topic.incarnation, route.queueId);
-    return {
-      messages: runs.flatMap((r, i) => ('messages' in r ? r.messages : Array.from({ length: keys[i].n }, (_, k) => (r.duplicate
-        ? { messageId: id(r.base + k), queueId: route.queueId, queueOffset: r.base + k, duplicate: true as const }
-        : { messageId: id(r.base + k), queueId: route.queueId, queueOffset: r.base + k })))),
-    };
+    return { messages: runs.flatMap((r, i) => ('messages' in r ? r.messages : producedRun(route.topic, route.queueId, r.base, keys[i].n, r.duplicate))) };
   }
 
   /**

@@ -74,9 +74,13 @@ export async function storeOn(env: Env, t: TopicRoute, q: number, out: Outgoing[
     throw new ApiError(r.failure.code, r.failure.message);
   }
   if ('messages' in r) return r.messages;
+  return producedRun(t, q, r.base, out.length, r.duplicate);
+}
+
+/** The results of `n` messages stored in a run of offsets from `base` (their ids follow from them). */
+export function producedRun(t: TopicRoute, q: number, base: number, n: number, duplicate?: true): Produced[] {
   const id = logMessageIdEncoder(t.incarnation, q);
-  const { base, duplicate } = r;
-  return out.map((_, k) => (duplicate ? { messageId: id(base + k), queueId: q, queueOffset: base + k, duplicate }
+  return Array.from({ length: n }, (_, k) => (duplicate ? { messageId: id(base + k), queueId: q, queueOffset: base + k, duplicate }
     : { messageId: id(base + k), queueId: q, queueOffset: base + k }));
 }
 
